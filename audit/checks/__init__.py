@@ -1,0 +1,24 @@
+"""Built-in checks, registered explicitly in run order (explanations before the checks that read them)."""
+from __future__ import annotations
+
+from audit.checks.base import AuditContext, Check, CheckOutput, stratified_sample, validate_options
+from audit.registry import REGISTRY, Registry
+
+__all__ = ["AuditContext", "Check", "CheckOutput", "validate_options", "stratified_sample", "register_builtin_checks"]
+
+
+def register_builtin_checks(registry: Registry) -> Registry:
+    """Register every built-in check into ``registry`` in run order; returns it."""
+    for check in _builtin_checks():
+        if check.name not in registry:
+            registry.register(check)
+    return registry
+
+
+def _builtin_checks() -> list[Check]:
+    checks: list[Check] = []
+    # Each line: one module, one or more checks. Order matters: later checks may read earlier metrics/artifacts.
+    return checks
+
+
+register_builtin_checks(REGISTRY)
