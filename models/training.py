@@ -182,6 +182,8 @@ def target_scale(metadata: Mapping[str, Any]) -> float | None:
         if isinstance(entry, Mapping):
             candidates += [entry.get("std"), entry.get("scale")]
     for value in candidates:
+        if isinstance(value, (list, tuple)) and len(value) == 1:  # one scale per channel, one channel
+            value = value[0]
         if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
             if math.isfinite(float(value)) and float(value) > 0:
                 return float(value)

@@ -1,0 +1,111 @@
+"""Batched gradients for captum's gradient methods: the same algorithms, one backward pass per batch.
+
+captum's ``compute_gradients`` seeds autograd with one gradient per output row (``torch.unbind``); for a model
+whose rows do not interact (eval mode, no batch statistics), the gradient of the *sum* of the selected outputs
+gives exactly the same per-row gradients in one seed. ``batched(method)`` swaps that one function into a captum
+attribution object (captum itself does the same for its neuron methods), so IG, Saliency, DeepLift, DeepLiftShap
+and GradientShap keep captum's code for everything else (alphas, step sizes, rescale rules, baseline draws) and
+captum stays the oracle.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from captum._utils.common import _run_forward  # the exact forward/target selection captum's own gradients use
+from torch import nn
+
+__all__ = [
+    "sum_gradients",
+    "batched",
+    "rows_independent",
+    "rows_per_chunk",
+    "seeded_global_rngs",
+    "gradient_context",
+    "MAX_BATCH_ELEMENTS",
+]
+
+MAX_BATCH_ELEMENTS = 2**21
+"""Input elements in one forward/backward pass (steps x rows x features); bounds activation memory."""
+
+
+def sum_gradients(
+    forward_fn: Callable[..., torch.Tensor],
+    inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    target_ind: Any = None,
+    additional_forward_args: Any = None,
+) -> tuple[torch.Tensor, ...]:
+    """Drop-in for captum's ``compute_gradients``: one backward of the summed target outputs.
+
+    Args:
+        forward_fn: the model (or captum's wrapped forward).
+        inputs: tensors requiring gradients.
+        target_ind: captum target (int, list or tensor per row).
+        additional_forward_args: extra forward arguments, as captum passes them.
+
+    Returns:
+        Gradients of each input, same as captum's when rows are independent.
+    """
+    with torch.autograd.set_grad_enabled(True):
+        outputs = _run_forward(forward_fn, inputs, target_ind, additional_forward_args)
+        inputs_tuple = inputs if isinstance(inputs, tuple) else (inputs,)
+        return torch.autograd.grad(outputs.sum(), inputs_tuple)
+
+
+def batched(method: Any) -> Any:
+    """Give a captum ``GradientAttribution`` the one-seed gradient function; returns the same object."""
+    method.gradient_func = sum_gradients
+    return method
+
+
+def rows_independent(module: nn.Module, sample: torch.Tensor) -> bool:
+    """True when changing one row of a batch leaves the other rows' outputs unchanged (eval mode, no batch stats).
+
+    Args:
+        module: the score module (in eval mode).
+        sample: at least two input rows.
+
+    Returns:
+        Whether the sum-of-outputs gradient equals per-row gradients for this module.
+    """
+    if sample.shape[0] < 2:
+        return True
+    with torch.no_grad():
+        base = module(sample[:2])
+        changed = sample[:2].clone()
+        if changed.is_floating_point():
+            changed[0] = changed[0] + 1.0
+        else:
+            changed[0] = torch.flip(changed[0], dims=[0])
+        after = module(changed)
+    return bool(torch.allclose(base[1], after[1], atol=1e-6, rtol=1e-5))
+
+
+def rows_per_chunk(row_elements: int, repeats: int, budget: int = MAX_BATCH_ELEMENTS) -> int:
+    """Rows per pass so that ``rows * repeats * row_elements`` stays within ``budget`` (at least 1)."""
+    return max(1, budget // max(1, row_elements * max(1, repeats)))
+
+
+@contextlib.contextmanager
+def seeded_global_rngs(seed: int) -> Iterator[None]:
+    """Seed numpy's and torch's global generators (captum and shap draw from them) and restore them afterwards."""
+    state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        np.random.seed(seed % (2**32))
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+@contextlib.contextmanager
+def gradient_context(module: nn.Module) -> Iterator[None]:
+    """Gradients enabled; cuDNN off for recurrent modules on CUDA (cuDNN RNN backward refuses eval mode)."""
+    has_rnn = any(isinstance(m, nn.RNNBase) for m in module.modules())
+    cudnn = torch.backends.cudnn.flags(enabled=False) if has_rnn else contextlib.nullcontext()
+    with torch.enable_grad(), cudnn:
+        yield
