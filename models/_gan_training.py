@@ -68,7 +68,8 @@ def fit_gan(
             generator.train()
             discriminator.train()
             order = torch.randperm(len(data), generator=shuffle)
-            sums = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
+            # summed on the device (no synchronisation per step): d_loss, g_loss, mean D(real), mean D(fake)
+            sums = torch.zeros(4, dtype=torch.float64, device=device)
             seen = 0
             for start in range(0, len(data), settings.batch_size):
                 index = order[start : start + settings.batch_size]
@@ -93,15 +94,18 @@ def fit_gan(
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
-                sums["d_loss"] += float(d_loss.detach()) * n
-                sums["g_loss"] += float(g_loss.detach()) * n
-                sums["d_real"] += float(torch.sigmoid(real_logits.detach()).sum())
-                sums["d_fake"] += float(torch.sigmoid(fake_logits.detach()).sum())
+                sums += torch.stack([
+                    d_loss.detach() * n,
+                    g_loss.detach() * n,
+                    torch.sigmoid(real_logits.detach()).sum(),
+                    torch.sigmoid(fake_logits.detach()).sum(),
+                ]).double()
                 seen += n
                 if max_seconds is not None and time.perf_counter() - started > max_seconds:
                     stop_reason = "time_budget"
                     break
-            record: dict[str, Any] = {"epoch": epoch, **{k: v / max(seen, 1) for k, v in sums.items()}}
+            means = (sums / max(seen, 1)).tolist()
+            record: dict[str, Any] = {"epoch": epoch, **dict(zip(("d_loss", "g_loss", "d_real", "d_fake"), means))}
             record["seconds"] = time.perf_counter() - epoch_start
             history.append(record)
             snapshots.append({key: value.detach().to("cpu").clone() for key, value in generator.state_dict().items()})

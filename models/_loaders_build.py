@@ -64,7 +64,8 @@ def _assemble_parts(
     class_names: Sequence[str], state: dict[str, Any], metadata: dict[str, Any], y_all: np.ndarray | None,
     scaling: dict[str, Any], **extra: Any,
 ) -> Parts:
-    meta = {**metadata, **sizes_metadata(splits, y_all, task, len(class_names)), "n_rows": int(sum(map(len, xs.values())))}
+    meta = {**metadata, **sizes_metadata(splits, y_all, task, len(class_names))}
+    meta["n_rows"] = int(sum(map(len, xs.values())))
     if scaling:
         meta["y_scaling"] = scaling
     return {
@@ -164,7 +165,8 @@ def series_parts(
     xs = {s: x_all[t - first] for s, t in targets.items()}
     ys = {s: y_all[t - first] for s, t in targets.items()}
     scaling = {"mean": state["mean"], "std": state["std"]}
-    meta = {**metadata, "window": window, "target_positions": {s: [int(t[0]), int(t[-1]) + 1] for s, t in targets.items()}}
+    positions = {s: [int(t[0]), int(t[-1]) + 1] for s, t in targets.items()}  # [start, stop) per split
+    meta = {**metadata, "window": window, "target_positions": positions}
     n = sum(map(len, targets.values()))
     return _assemble_parts(
         name=name, kind="timeseries", task="regression", xs=xs, ys=ys, sensitive=pd.DataFrame(index=range(n)),

@@ -100,7 +100,8 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits  # optional heavy import, only for this data set
 
     bunch = load_digits()
-    return _frozen(np.asarray(bunch.images, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64))  # type: ignore[return-value]
+    images, labels = np.asarray(bunch.images, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64)
+    return _frozen(images, labels)  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=None)

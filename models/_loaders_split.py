@@ -51,7 +51,9 @@ def check_max_rows(max_rows: object, minimum: int = 20) -> int | None:
     if max_rows is None:
         return None
     if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < minimum:
-        raise InvalidInputError(f"The 'max_rows' argument must be None or an int >= {minimum}. Got {max_rows!r} instead.")
+        raise InvalidInputError(
+            f"The 'max_rows' argument must be None or an int >= {minimum}. Got {max_rows!r} instead."
+        )
     return int(max_rows)
 
 
@@ -108,7 +110,7 @@ def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, s
 
 
 def carve_val(y: np.ndarray, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
-    """Stratified ``train`` / ``val`` indices of a pool whose test split comes from elsewhere (an official test file)."""
+    """Stratified ``train`` / ``val`` indices of a pool whose test split comes from elsewhere (an official file)."""
     rng = np.random.default_rng([seed, _SPLIT_STREAM])
     classes, counts = np.unique(y, return_counts=True)
     n_val = allocate(counts, int(round(len(y) * val_fraction)))

@@ -91,7 +91,9 @@ def _encode_labels(labels: pd.Series, class_names: Sequence[str] | None, arg: st
         lookup = {n: i for i, n in enumerate(names)}
         missing = [k for k in keys if k not in lookup]
         if missing or (codes < 0).any():
-            raise InvalidInputError(f"Every label in {arg!r} must be one of {names}. Got {describe_value(missing[:1] or [None])}.")
+            raise InvalidInputError(
+                f"Every label in {arg!r} must be one of {names}. Got {describe_value(missing[:1] or [None])}."
+            )
         return np.array([lookup[k] for k in keys], dtype=np.int64)[codes], names
     codes, uniques = pd.factorize(labels, use_na_sentinel=True)
     if (codes < 0).any():
@@ -111,12 +113,16 @@ def _check_classes(y: np.ndarray, names: list[str], task: str, arg: str) -> None
     if present < 2:
         raise InvalidInputError(f"The {arg!r} argument must hold at least 2 classes. Got only {names[int(y[0])]!r}.")
     if task == "binary" and len(names) != 2:
-        raise InvalidInputError(f"A 'binary' task needs exactly 2 classes in {arg!r}. Got {len(names)}: {describe_value(names)}.")
+        raise InvalidInputError(
+            f"A 'binary' task needs exactly 2 classes in {arg!r}. Got {len(names)}: {describe_value(names)}."
+        )
 
 
 def _check_task(task: str | None) -> None:
     if task is not None and task not in _USER_TASKS:
-        raise InvalidInputError(f"The 'task' argument must be None or one of {list(_USER_TASKS)}. Got {task!r} instead.")
+        raise InvalidInputError(
+            f"The 'task' argument must be None or one of {list(_USER_TASKS)}. Got {task!r} instead."
+        )
 
 
 def _sensitive_frame(sensitive: object, n: int) -> pd.DataFrame:
@@ -125,13 +131,16 @@ def _sensitive_frame(sensitive: object, n: int) -> pd.DataFrame:
     if isinstance(sensitive, pd.DataFrame):
         frame = sensitive.reset_index(drop=True)
     elif isinstance(sensitive, Mapping):
-        frame = pd.DataFrame({str(k): list(v) for k, v in sensitive.items()}) if sensitive else pd.DataFrame(index=range(n))
+        frame = pd.DataFrame({str(k): list(v) for k, v in sensitive.items()}) if sensitive else None
+        frame = pd.DataFrame(index=range(n)) if frame is None else frame
     else:
         raise InvalidTypeError(
             f"The 'sensitive' argument must be None, a DataFrame or a dict of columns. Got {type(sensitive).__name__}."
         )
     if len(frame) != n:
-        raise InvalidInputError(f"The 'sensitive' argument must have one row per sample ({n}). Got {len(frame)} rows instead.")
+        raise InvalidInputError(
+            f"The 'sensitive' argument must have one row per sample ({n}). Got {len(frame)} rows instead."
+        )
     _check_sensitive_values(frame, list(frame.columns))
     return frame
 
@@ -158,33 +167,57 @@ def frame_parts(
     if not isinstance(df, pd.DataFrame):
         raise InvalidTypeError(f"The 'df' argument must be a pandas DataFrame. Got {type(df).__name__} instead.")
     if len(df) == 0 or df.shape[1] == 0:
-        raise InvalidInputError(f"The 'df' argument must have rows and columns. Got an empty frame of shape {df.shape}.")
+        raise InvalidInputError(
+            f"The 'df' argument must have rows and columns. Got an empty frame of shape {df.shape}."
+        )
     df = df.rename(columns=str).reset_index(drop=True)
     if df.columns.duplicated().any():
-        raise InvalidInputError(f"The 'df' argument must have unique column names. Got duplicates {sorted(set(df.columns[df.columns.duplicated()]))}.")
+        raise InvalidInputError(
+            "The 'df' argument must have unique column names. Got duplicates "
+            f"{sorted(set(df.columns[df.columns.duplicated()]))}."
+        )
     if not isinstance(target, str) or target not in df.columns:
-        raise InvalidInputError(f"The 'target' argument must name a column of 'df'. Got {target!r}; the columns are {describe_value(list(df.columns), 300)}.")
+        raise InvalidInputError(
+            f"The 'target' argument must name a column of 'df'. Got {target!r}; the columns are "
+            f"{describe_value(list(df.columns), 300)}."
+        )
     sens = _names(sensitive, "sensitive")
     for column in sens:
         if column not in df.columns:
-            raise InvalidInputError(f"Every 'sensitive' column must be a column of 'df'. Got {column!r}; the columns are {describe_value(list(df.columns), 300)}.")
+            raise InvalidInputError(
+                f"Every 'sensitive' column must be a column of 'df'. Got {column!r}; the columns are "
+                f"{describe_value(list(df.columns), 300)}."
+            )
     _check_sensitive_values(df, sens)
     feats = [c for c in df.columns if c != target] if features is None else _names(features, "features")
     for column in feats:
         if column not in df.columns or column == target:
-            raise InvalidInputError(f"Every 'features' entry must be a column of 'df' other than the target. Got {column!r}.")
+            raise InvalidInputError(
+                f"Every 'features' entry must be a column of 'df' other than the target. Got {column!r}."
+            )
     if not feats:
-        raise InvalidInputError(f"The 'df' argument must hold at least one feature column besides the target {target!r}. Got none.")
+        raise InvalidInputError(
+            f"The 'df' argument must hold at least one feature column besides the target {target!r}. Got none."
+        )
     cats = infer_categorical(df, feats) if categorical is None else _names(categorical, "categorical")
     for column in cats:
         if column not in feats:
-            raise InvalidInputError(f"Every 'categorical' entry must be a feature column. Got {column!r}; the features are {describe_value(feats, 300)}.")
+            raise InvalidInputError(
+                f"Every 'categorical' entry must be a feature column. Got {column!r}; the features are "
+                f"{describe_value(feats, 300)}."
+            )
+    for column in feats:
+        if column not in cats:
+            numeric_column(df[column], column)  # junk / infinity named with the row of the user's frame
     _check_task(task)
     seed = check_seed(seed)
     val_fraction, test_fraction = _split_fracs(val_fraction, test_fraction)
     labels = df[target]
     if labels.isna().any():
-        raise InvalidInputError(f"The target column {target!r} must have no missing values. Got one at row {int(np.flatnonzero(labels.isna())[0])}.")
+        raise InvalidInputError(
+            f"The target column {target!r} must have no missing values. Got one at row "
+            f"{int(np.flatnonzero(labels.isna())[0])}."
+        )
     task = task or infer_task(labels)
     if task == "regression":
         y = numeric_column(labels, target)
@@ -194,8 +227,9 @@ def frame_parts(
         y, names = _encode_labels(labels, None, "target")
         _check_classes(y, names, task, "target")
         splits = stratified_split(y, val_fraction, test_fraction, seed)
-    meta = {"source": "user table", "target": target, "split": {"method": "random" if task == "regression" else "stratified",
-            "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}}
+    method = "random" if task == "regression" else "stratified"
+    meta = {"source": "user table", "target": target,
+            "split": {"method": method, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}}
     return tabular_parts(
         name=name, features=df[feats], y=y, task=task, class_names=names,
         numeric=[c for c in feats if c not in cats], categorical=cats, sensitive=df[sens], splits=splits, metadata=meta,
@@ -206,14 +240,19 @@ def _numeric_array(value: object, arg: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidTypeError(f"The {arg!r} argument must be an array of numbers. Got {describe_value(value)}.") from exc
+        raise InvalidTypeError(
+            f"The {arg!r} argument must be an array of numbers. Got {describe_value(value)}."
+        ) from exc
     if array.dtype.kind not in "biuf":
         raise InvalidTypeError(f"The {arg!r} argument must be an array of numbers. Got dtype {array.dtype} instead.")
     array = array.astype(np.float64) if array.dtype.kind == "b" else array
     bad = ~np.isfinite(array)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise InvalidInputError(f"The {arg!r} argument must hold finite numbers (no NaN or inf). Got {array[where]!r} at index {where} ({int(bad.sum())} such values).")
+        raise InvalidInputError(
+            f"The {arg!r} argument must hold finite numbers (no NaN or inf). Got {float(array[where])!r} at index "
+            f"{where} ({int(bad.sum())} such values)."
+        )
     return array
 
 
@@ -222,13 +261,18 @@ def _labels_and_task(y: object, n: int, task: str | None, class_names: Sequence[
     _check_task(task)
     labels = pd.Series(list(y) if not isinstance(y, (np.ndarray, pd.Series)) else np.asarray(y))
     if len(labels) != n:
-        raise InvalidInputError(f"The {arg!r} argument must have one value per sample ({n}). Got {len(labels)} instead.")
+        raise InvalidInputError(
+            f"The {arg!r} argument must have one value per sample ({n}). Got {len(labels)} instead."
+        )
     if task is None:
         task = "regression" if class_names is None and pd.api.types.is_float_dtype(labels.dtype) else None
     if task == "regression":
         return _numeric_array(labels.to_numpy(), arg).astype(np.float64), [], task
     if pd.api.types.is_float_dtype(labels.dtype) and not np.all(np.mod(labels.to_numpy(), 1) == 0):
-        raise InvalidInputError(f"The {arg!r} argument must hold class labels (ints or strings) for classification. Got fractional values such as {labels[np.mod(labels, 1) != 0].iloc[0]!r}.")
+        raise InvalidInputError(
+            f"The {arg!r} argument must hold class labels (ints or strings) for classification. Got fractional "
+            f"values such as {labels[np.mod(labels, 1) != 0].iloc[0]!r}."
+        )
     if pd.api.types.is_float_dtype(labels.dtype):
         labels = labels.astype(np.int64)
     codes, names = _encode_labels(labels, class_names, arg)
@@ -258,11 +302,20 @@ def arrays_parts(
     n = len(array) if array.ndim else 0
     if kind == "image":
         if array.ndim not in (3, 4) or (array.ndim == 4 and not 1 <= array.shape[1] <= 4):
-            raise InvalidInputError(f"The 'x' argument must have shape (n, h, w) or (n, c, h, w) with c in 1..4 (channels first). Got {array.shape} instead.")
+            raise InvalidInputError(
+                "The 'x' argument must have shape (n, h, w) or (n, c, h, w) with c in 1..4 (channels first). Got "
+                f"{array.shape} instead."
+            )
         if array.size and (array.min() < 0 or array.max() > 1):
-            raise InvalidInputError(f"The 'x' argument must hold values in [0, 1] (divide 8-bit pixels by 255). Got values from {array.min()!r} to {array.max()!r} instead.")
+            raise InvalidInputError(
+                "The 'x' argument must hold values in [0, 1] (divide 8-bit pixels by 255). Got values from "
+                f"{float(array.min())!r} to {float(array.max())!r} instead."
+            )
     elif array.ndim not in (2, 3):
-        raise InvalidInputError(f"The 'x' argument must have shape (n, window) or (n, window, channels) for kind='timeseries'. Got {array.shape} instead.")
+        raise InvalidInputError(
+            "The 'x' argument must have shape (n, window) or (n, window, channels) for kind='timeseries'. Got "
+            f"{array.shape} instead."
+        )
     if n == 0:
         raise InvalidInputError("The 'x' argument must hold at least one sample. Got 0 instead.")
     labels, names, task = _labels_and_task(y, n, task, class_names, "y")
@@ -292,15 +345,21 @@ def texts_parts(
         raise InvalidInputError("The 'texts' argument must hold at least one text. Got 0 instead.")
     for i, text in enumerate(items):
         if not isinstance(text, str):
-            raise InvalidInputError(f"Every item of 'texts' must be a string. Got {describe_value(text)} at position {i} instead.")
+            raise InvalidInputError(
+                f"Every item of 'texts' must be a string. Got {describe_value(text)} at position {i} instead."
+            )
     y, names, task = _labels_and_task(labels, len(items), None, class_names, "labels")
     if task == "regression":
-        raise InvalidInputError("The 'labels' argument must hold class labels (ints or strings). Got float values; pass class_names to use them as classes.")
+        raise InvalidInputError(
+            "The 'labels' argument must hold class labels (ints or strings). Got float values; pass class_names "
+            "to use them as classes."
+        )
     seed = check_seed(seed)
     val_fraction, test_fraction = _split_fracs(val_fraction, test_fraction)
     sens = _sensitive_frame(sensitive, len(items))
     splits = stratified_split(y, val_fraction, test_fraction, seed)
     meta = {"source": "user texts", "target": "label",
-            "split": {"method": "stratified", "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction}}
+            "split": {"method": "stratified", "seed": seed, "val_fraction": val_fraction,
+                      "test_fraction": test_fraction}}
     return text_parts(name=name, texts=items, y=y, task=task, class_names=names, sensitive=sens, splits=splits,
                       max_vocab=max_vocab, max_len=max_len, metadata=meta)

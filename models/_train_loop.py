@@ -135,7 +135,8 @@ def fit_supervised(
             epoch_start = time.perf_counter()
             module.train()
             order = torch.randperm(len(train_data), generator=shuffle)
-            seen, loss_sum = 0, 0.0
+            seen = 0
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
             for start in range(0, len(train_data), settings.batch_size):
                 index = order[start : start + settings.batch_size]
                 if len(index) < 2 and seen > 0:  # a single-row batch breaks BatchNorm and adds noise
@@ -149,7 +150,7 @@ def fit_supervised(
                 if settings.grad_clip > 0:
                     nn.utils.clip_grad_norm_(module.parameters(), settings.grad_clip)
                 optimizer.step()
-                loss_sum += float(loss.detach()) * len(index)
+                loss_sum += loss.detach().double() * len(index)
                 seen += len(index)
                 if max_seconds is not None and time.perf_counter() - started > max_seconds:
                     stop_reason = "time_budget"
@@ -157,14 +158,14 @@ def fit_supervised(
             scores = evaluate(module, val_data, task)
             record: dict[str, Any] = {
                 "epoch": epoch,
-                "train_loss": loss_sum / max(seen, 1),
+                "train_loss": float(loss_sum) / max(seen, 1),
                 "val_loss": scores.get("loss"),
                 metric: scores.get(metric[4:]),
                 "seconds": time.perf_counter() - epoch_start,
             }
             history.append(record)
             bar.update(1)
-            bar.set_postfix({k: round(v, 4) for k, v in record.items() if k not in ("epoch", "seconds") and v is not None})
+            bar.set_postfix({k: round(v, 4) for k, v in record.items() if isinstance(v, float) and k != "seconds"})
             if on_epoch is not None:
                 on_epoch(dict(record, epochs=settings.epochs))
             if scores:

@@ -62,7 +62,9 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"The checkpoint metadata '{path}' lacks the key(s) {missing}.")
     if meta["format"] != FORMAT:
-        raise CheckpointError(f"'{path}' is not a deepaudit checkpoint: format {meta['format']!r}, expected {FORMAT!r}.")
+        raise CheckpointError(
+            f"'{path}' is not a deepaudit checkpoint: format {meta['format']!r}, expected {FORMAT!r}."
+        )
     if meta["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
             f"The checkpoint '{path}' has format_version {meta['format_version']!r}; this deepaudit reads "
@@ -100,7 +102,9 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Tra
     try:
         config = config_from_dict(CONFIG_CLASSES[family], meta["config"])
     except DeepAuditError as exc:
-        raise CheckpointError(f"The config in '{folder / METADATA_FILE}' does not fit family {family!r}: {exc}") from exc
+        raise CheckpointError(
+            f"The config in '{folder / METADATA_FILE}' does not fit family {family!r}: {exc}"
+        ) from exc
     module = build_module(family, config)
     _load_into(module, _read_weights(folder, MODEL_FILE, meta["sha256"]), folder / MODEL_FILE)
     discriminator: nn.Module | None = None

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from models import _loaders_user
 from models.errors import InvalidInputError
 
 __all__ = ["Kind", "Task", "Split", "Dataset", "KINDS", "TASKS"]
@@ -114,6 +115,145 @@ class Dataset:
         if name not in ("train", "val", "test"):
             raise InvalidInputError(f"The 'split' argument must be one of ['train', 'val', 'test']. Got {name!r} instead.")
         return getattr(self, name)
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        target: str,
+        sensitive: str | list[str] | None = None,
+        *,
+        name: str = "user",
+        task: str | None = None,
+        categorical: list[str] | None = None,
+        features: list[str] | None = None,
+        seed: int = 0,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.2,
+    ) -> "Dataset":
+        """A tabular data set from a user table (preprocessing fitted on the train split only).
+
+        Args:
+            df: one row per sample, the target among the columns.
+            target: the target column (no missing values).
+            sensitive: sensitive column name(s), each with at least 2 distinct values; they stay model inputs
+                unless ``features`` leaves them out.
+            name: data set name.
+            task: None infers it: 2 distinct values -> binary; strings / booleans or up to 20 distinct ints ->
+                multiclass; floats (or more ints) -> regression.
+            categorical: categorical feature names; None infers them from the dtypes (strings, booleans,
+                categories). An object column that is mostly numbers with some text is rejected as junk.
+            features: input columns; None uses every column but the target.
+            seed: seeds the stratified (classification) or random (regression) split.
+            val_fraction, test_fraction: split shares.
+
+        Returns:
+            The ``Dataset`` (kind ``"tabular"``); regression targets are standardised, ``metadata["y_scaling"]``.
+
+        Raises:
+            InvalidTypeError: ``df`` is not a DataFrame.
+            InvalidInputError: empty frame, missing target / sensitive column, a constant sensitive column, junk
+                in a numeric column, infinities, too few rows to split.
+
+        Example:
+            >>> frame = pd.DataFrame({"x": range(40), "g": ["a", "b"] * 20, "y": [0, 1, 1, 0] * 10})
+            >>> Dataset.from_frame(frame, "y", sensitive=["g"]).feature_names
+            ['x', 'g=a', 'g=b', 'g=<unknown>']
+        """
+        parts = _loaders_user.frame_parts(
+            df, target, sensitive, name=name, task=task, categorical=categorical, features=features, seed=seed,
+            val_fraction=val_fraction, test_fraction=test_fraction,
+        )
+        return cls(**{k: Split(**v) if k in ("train", "val", "test") else v for k, v in parts.items()})
+
+    @classmethod
+    def from_arrays(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray | list[Any],
+        kind: Literal["image", "timeseries"] = "image",
+        class_names: list[str] | None = None,
+        sensitive: pd.DataFrame | dict[str, Any] | None = None,
+        seed: int = 0,
+        *,
+        task: str | None = None,
+        name: str = "user",
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.2,
+    ) -> "Dataset":
+        """An image or timeseries data set from arrays.
+
+        Args:
+            x: images (n, h, w) or (n, c, h, w) in [0, 1]; or timeseries windows (n, window[, channels]) in time
+                order (split chronologically, standardised per channel with train statistics).
+            y: class labels (ints in [0, len(class_names)) or strings), or float regression targets.
+            kind: ``"image"`` or ``"timeseries"``.
+            class_names: names of the classes; None derives them from the sorted distinct labels.
+            sensitive: optional sensitive attributes, one row per sample.
+            seed: seeds the split (stratified for classification).
+            task: None infers it (float labels without ``class_names`` -> regression).
+            name, val_fraction, test_fraction: as in ``from_frame``.
+
+        Returns:
+            The ``Dataset``.
+
+        Raises:
+            InvalidInputError: NaN / inf, wrong shape, image values outside [0, 1], length mismatch, one class.
+
+        Example:
+            >>> rng = np.random.default_rng(0)
+            >>> Dataset.from_arrays(rng.random((40, 8, 8)), [0, 1] * 20).input_shape
+            (1, 8, 8)
+        """
+        parts = _loaders_user.arrays_parts(
+            x, y, kind=kind, class_names=class_names, sensitive=sensitive, task=task, name=name, seed=seed,
+            val_fraction=val_fraction, test_fraction=test_fraction,
+        )
+        return cls(**{k: Split(**v) if k in ("train", "val", "test") else v for k, v in parts.items()})
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        labels: np.ndarray | list[Any],
+        class_names: list[str] | None = None,
+        sensitive: pd.DataFrame | dict[str, Any] | None = None,
+        seed: int = 0,
+        *,
+        name: str = "user",
+        max_vocab: int = 20_000,
+        max_len: int = 64,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.2,
+    ) -> "Dataset":
+        """A text classification data set (vocabulary fitted on the train texts only).
+
+        Args:
+            texts: one string per sample.
+            labels: class labels (ints in [0, len(class_names)) or strings).
+            class_names: names of the classes; None derives them from the sorted distinct labels.
+            sensitive: optional sensitive attributes, one row per text.
+            seed: seeds the stratified split.
+            name: data set name.
+            max_vocab: vocabulary size including the padding (0) and unknown (1) ids.
+            max_len: token ids per text.
+            val_fraction, test_fraction: split shares.
+
+        Returns:
+            The ``Dataset`` (kind ``"text"``); ``split.raw["text"]`` holds the sentences.
+
+        Raises:
+            InvalidInputError: a non-string text, length mismatch, one class, too few texts.
+
+        Example:
+            >>> Dataset.from_texts(["good film", "bad film"] * 20, [1, 0] * 20, ["neg", "pos"]).task
+            'binary'
+        """
+        parts = _loaders_user.texts_parts(
+            texts, labels, class_names=class_names, sensitive=sensitive, name=name, seed=seed, max_vocab=max_vocab,
+            max_len=max_len, val_fraction=val_fraction, test_fraction=test_fraction,
+        )
+        return cls(**{k: Split(**v) if k in ("train", "val", "test") else v for k, v in parts.items()})
 
     def fingerprint(self) -> str:
         """sha256 over the encoded arrays of every split (identifies the exact data audited)."""

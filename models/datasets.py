@@ -65,7 +65,8 @@ def _checked(name: object, seed: object, max_rows: object, val_fraction: object,
     spec = builtin.SPECS[name]
     max_rows = check_max_rows(max_rows, minimum=max(20, 2 * spec.window + 10))
     check_fractions(val_fraction, DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction)
-    return name, seed, max_rows, float(val_fraction), None if test_fraction is None else float(test_fraction)  # type: ignore[arg-type]
+    test = None if test_fraction is None else float(test_fraction)  # type: ignore[arg-type]
+    return name, seed, max_rows, float(val_fraction), test  # type: ignore[arg-type]
 
 
 def split_indices(
@@ -149,15 +150,21 @@ def from_file(
     file = Path(path)
     suffix = next((s for s in _FILE_SUFFIXES if file.name.lower().endswith(s)), None)
     if suffix is None:
-        raise InvalidInputError(f"The 'path' argument must end with one of {list(_FILE_SUFFIXES)}. Got {str(path)!r}.")
+        raise InvalidInputError(
+            f"The 'path' argument must end with one of {list(_FILE_SUFFIXES)}. Got {str(path)!r}."
+        )
     if not file.is_file():
-        raise InvalidInputError(f"The 'path' argument must name an existing file. Got {str(path)!r}, which does not exist.")
+        raise InvalidInputError(
+            f"The 'path' argument must name an existing file. Got {str(path)!r}, which does not exist."
+        )
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(file)
         else:
             frame = pd.read_csv(file, sep="\t" if suffix == ".tsv" else ",")
     except Exception as exc:  # noqa: BLE001 - any parser failure is bad user input
-        raise InvalidInputError(f"The 'path' argument must be a readable {suffix} table. Got {str(path)!r}: {exc}") from exc
+        raise InvalidInputError(
+            f"The 'path' argument must be a readable {suffix} table. Got {str(path)!r}: {exc}"
+        ) from exc
     kwargs.setdefault("name", file.name[: -len(suffix)])
     return Dataset.from_frame(frame, target, sensitive=sensitive, **kwargs)

@@ -66,7 +66,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             )
         return resolved
     raise InvalidInputError(
-        f"The 'device' argument must be one of {list(DEVICE_CHOICES)} or 'cuda:N'. Got {describe_value(device)} instead."
+        f"The 'device' argument must be one of {list(DEVICE_CHOICES)} or 'cuda:N'. "
+        f"Got {describe_value(device)} instead."
     )
 
 

@@ -156,8 +156,14 @@ def config_for(family: str, dataset: Dataset, overrides: Any = None) -> Any:
             f"The 'config' argument for family {family!r} must be None, a mapping or a {cls.__name__}. "
             f"Got {type(overrides).__name__} instead."
         )
-    defaults = _data_fields(family, dataset)
-    return config_from_dict(cls, {**chosen, **defaults})
+    kind_defaults = _KIND_DEFAULTS.get((family, dataset.kind), {})
+    return config_from_dict(cls, {**kind_defaults, **chosen, **_data_fields(family, dataset)})
+
+
+#: Defaults that differ by data kind (a user's config overrides them).
+_KIND_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("lstm", "timeseries"): {"pooling": "last"},
+}
 
 
 def _data_fields(family: str, dataset: Dataset) -> dict[str, Any]:
@@ -184,7 +190,8 @@ def _data_fields(family: str, dataset: Dataset) -> dict[str, Any]:
 
 
 def _vocab_size(dataset: Dataset) -> int:
-    biggest = max((int(split.x.max()) for split in (dataset.train, dataset.val, dataset.test) if split.x.size), default=1)
+    splits = (dataset.train, dataset.val, dataset.test)
+    biggest = max((int(split.x.max()) for split in splits if split.x.size), default=1)
     declared = dataset.metadata.get("vocab_size", 0)
     declared = int(declared) if isinstance(declared, (int, np.integer)) else 0
     return max(biggest + 1, declared, 2)

@@ -95,7 +95,9 @@ def train_model(
     target = resolve_device(device)
     model_config = config_for(family, dataset, config)
     desc = f"{family} on {dataset.name}"
-    fork_devices = [target.index if target.index is not None else torch.cuda.current_device()] if target.type == "cuda" else []
+    fork_devices = []
+    if target.type == "cuda":
+        fork_devices = [target.index if target.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(int(seed))
         module = build_module(family, model_config).to(target)
@@ -192,7 +194,9 @@ def target_scale(metadata: Mapping[str, Any]) -> float | None:
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidInputError(f"The '{name}' argument must be an int >= {minimum}. Got {describe_value(value)} instead.")
+        raise InvalidInputError(
+            f"The '{name}' argument must be an int >= {minimum}. Got {describe_value(value)} instead."
+        )
 
 
 def _settings(family: str, kind: str, epochs: Any, batch_size: Any, lr: Any) -> TrainSettings:
@@ -259,7 +263,9 @@ def _check_data(family: str, dataset: Dataset) -> None:
             )
     elif task == "regression":
         if family == "gan":
-            raise InvalidInputError("The 'gan' family is class-conditional and needs a classification dataset. Got task 'regression'.")
+            raise InvalidInputError(
+                "The 'gan' family is class-conditional and needs a classification dataset. Got task 'regression'."
+            )
     else:
         raise InvalidInputError(
             f"The dataset's 'task' must be 'binary', 'multiclass' or 'regression' for training. Got {task!r} instead."

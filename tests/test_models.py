@@ -120,7 +120,8 @@ def test_text_models_embedding_and_padding_invariance(cls, config) -> None:
 
 @pytest.mark.parametrize("cls,config", [(LSTM, LSTMConfig), (Transformer, TransformerConfig)])
 def test_series_models_regress(cls, config) -> None:
-    model = cls(config(input_kind="series", input_channels=2, n_classes=0, **({"max_len": 6} if cls is Transformer else {})))
+    extra = {"max_len": 6} if cls is Transformer else {}
+    model = cls(config(input_kind="series", input_channels=2, n_classes=0, **extra))
     assert model(torch.zeros(4, 6, 2)).shape == (4,)
     assert not hasattr(model, "embedding")
 
@@ -377,3 +378,12 @@ def test_predict_validates_inputs(datasets) -> None:
         mlp.predict_proba(np.zeros((2, 4), dtype=np.float32))
     with pytest.raises(InvalidInputError, match="latent_dim"):
         _ = mlp.latent_dim
+
+
+def test_kind_defaults_and_user_overrides(datasets) -> None:
+    assert config_for("lstm", datasets["timeseries"]).pooling == "last"
+    assert config_for("lstm", datasets["text"]).pooling == "mean"
+    user = config_for("lstm", datasets["timeseries"], {"pooling": "mean", "hidden": 8, "n_classes": 5})
+    assert (user.pooling, user.hidden, user.n_classes) == ("mean", 8, 0)  # data-derived fields always win
+    from_instance = config_for("mlp", datasets["tabular"], MLPConfig(input_dim=99, hidden=(7,)))
+    assert (from_instance.input_dim, from_instance.hidden) == (5, (7,))

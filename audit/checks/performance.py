@@ -19,13 +19,13 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
 from audit.checks.base import AuditContext, CheckOutput
 from audit.errors import InvalidInputError
+from models.training import target_scale
 
 __all__ = [
     "PerformanceCheck",
     "confusion",
     "classification_metrics",
     "regression_metrics",
-    "original_unit_scale",
     "last_value_baseline",
 ]
 
@@ -104,7 +104,7 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, A
         "f1_macro": float(f1[seen].mean()),
         "roc_auc": roc,
         "pr_auc": ap,
-        "log_loss": float(log_loss(yt, np.clip(p, _PROBA_EPS, 1.0), labels=list(range(k)))),
+        "log_loss": float(log_loss(yt, _normalised(p), labels=list(range(k)))),
         "n_rows": int(len(yt)),
         "precision": precision,
         "recall": recall,
@@ -144,27 +144,6 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     ss_tot = float(np.sum((yt - yt.mean()) ** 2))
     r2 = float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan")
     return {"mae": float(np.mean(np.abs(err))), "mse": mse, "rmse": float(np.sqrt(mse)), "r2": r2, "n_rows": int(yt.size)}
-
-
-def original_unit_scale(metadata: Mapping[str, Any]) -> float | None:
-    """The standard deviation that turns standardised targets back into original units, if the data set has one.
-
-    Looks for ``metadata["y_std"]`` (also ``"target_std"`` or ``metadata["y_scaling"]["std"]``).
-
-    Args:
-        metadata: ``Dataset.metadata``.
-
-    Returns:
-        The positive scale, or None when the targets are not standardised (or the scale is unknown).
-    """
-    candidates: list[Any] = [metadata.get("y_std"), metadata.get("target_std")]
-    nested = metadata.get("y_scaling")
-    if isinstance(nested, Mapping):
-        candidates.append(nested.get("std"))
-    for value in candidates:
-        if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and np.isfinite(value) and value > 0:
-            return float(value)
-    return None
 
 
 def last_value_baseline(x: np.ndarray, target_channel: int = 0) -> np.ndarray:
@@ -245,17 +224,18 @@ def _regression_layout(ctx: AuditContext) -> dict[str, Any]:
     y_pred = np.asarray(ctx.test_pred(), dtype=np.float64)
     m = regression_metrics(y_true, y_pred)
     out: dict[str, Any] = {key: _nan_to_none(value) for key, value in m.items()}
+    out["n_rows"] = m["n_rows"]
     rows = [["model (standardised units)", m["mae"], m["mse"], m["rmse"], _nan_to_none(m["r2"])]]
-    scale = original_unit_scale(ctx.dataset.metadata)
+    scale = target_scale(ctx.dataset.metadata)
     if scale is not None:
         out["mae_original"] = m["mae"] * scale
         out["mse_original"] = m["mse"] * scale**2
         out["rmse_original"] = m["rmse"] * scale
         rows.append(["model (original units)", out["mae_original"], out["mse_original"], out["rmse_original"],
                      _nan_to_none(m["r2"])])
-    if ctx.dataset.kind == "timeseries":
-        channel = ctx.dataset.metadata.get("target_channel", 0)
-        baseline = last_value_baseline(ctx.test.x, int(channel) if isinstance(channel, (int, np.integer)) else 0)
+    forecasting = _is_forecasting(ctx)
+    if forecasting:
+        baseline = last_value_baseline(ctx.test.x, 0)
         b = regression_metrics(y_true, baseline)
         out["baseline_mae"] = b["mae"]
         out["baseline_rmse"] = b["rmse"]
@@ -269,10 +249,17 @@ def _regression_layout(ctx: AuditContext) -> dict[str, Any]:
             "columns": ["model", "MAE", "MSE", "RMSE", "R2"],
             "rows": rows,
             "note": "mae_improvement = 1 - MAE(model) / MAE(last-value baseline); > 0 means the model beats it."
-            if ctx.dataset.kind == "timeseries" else "",
+            if forecasting else "",
         }
     }
     return out
+
+
+def _is_forecasting(ctx: AuditContext) -> bool:
+    """Windows of one series whose next value is the target, on the same scale (the built-in forecasting data)."""
+    x = np.asarray(ctx.test.x)
+    return (ctx.dataset.kind == "timeseries" and x.ndim == 3 and x.shape[2] == 1
+            and "target_positions" in ctx.dataset.metadata)
 
 
 def _ranking_metrics(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
@@ -307,6 +294,12 @@ def _labels(name: str, y: np.ndarray, n_classes: int) -> np.ndarray:
             f"Got values from {arr.min()} to {arr.max()} instead."
         )
     return arr
+
+
+def _normalised(p: np.ndarray) -> np.ndarray:
+    """Rows clipped to [eps, 1] and rescaled to sum to 1 exactly (float32 model outputs drift by ~1e-7)."""
+    q = np.clip(p, _PROBA_EPS, 1.0)
+    return q / q.sum(axis=1, keepdims=True)
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

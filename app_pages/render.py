@@ -1,0 +1,142 @@
+"""Draw ``reports`` view data with Streamlit: findings, headline metrics, tables, plotly figures, images, texts.
+
+Everything here only displays what ``reports.build_view`` prepared (the same data and figures as the HTML report).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from reports._model import FigureView, FindingView, ImageView, SectionView, TableView, TextView
+
+__all__ = [
+    "SEVERITY_ICON",
+    "render_findings",
+    "render_headline",
+    "render_table",
+    "render_figure",
+    "render_images",
+    "render_texts",
+    "render_section",
+    "upscale",
+]
+
+SEVERITY_ICON = {"fail": "🛑", "error": "💥", "warning": "⚠️", "info": "ℹ️"}
+_STATUS_ICON = {"ok": "✅", "skipped": "⏭️", "error": "💥"}
+_IMAGE_PX = 112
+
+
+def upscale(rgb: np.ndarray, target: int = _IMAGE_PX) -> np.ndarray:
+    """Nearest-neighbour enlargement of a small (h, w, 3) image so pixels stay crisp in the browser."""
+    factor = max(1, target // max(1, max(rgb.shape[:2])))
+    return np.kron(rgb, np.ones((factor, factor, 1), dtype=rgb.dtype)) if factor > 1 else rgb
+
+
+def render_findings(findings: Sequence[FindingView], *, limit: int | None = None, empty: str = "No findings.") -> None:
+    """A list of findings, worst first, with the metric value and threshold when known."""
+    if not findings:
+        st.caption(empty)
+        return
+    shown = list(findings)[:limit] if limit else list(findings)
+    for f in shown:
+        extra = []
+        if f.metric:
+            extra.append(f"`{f.check}.{f.metric}` = {f.value_text}" if f.value_text else f"`{f.check}.{f.metric}`")
+        if f.threshold_text:
+            extra.append(f"threshold {f.threshold_text}")
+        tail = f" — {'; '.join(extra)}" if extra else ""
+        st.markdown(f"{SEVERITY_ICON.get(f.severity, '•')} **{f.severity}** · {f.check_title}: {f.message}{tail}")
+    if limit and len(findings) > limit:
+        st.caption(f"… and {len(findings) - limit} more (see each tab).")
+
+
+def render_headline(section: SectionView, per_row: int = 4) -> None:
+    """The section's headline numbers as ``st.metric`` tiles (a worst-finding mark on the label)."""
+    metrics = section.headline
+    for start in range(0, len(metrics), per_row):
+        cols = st.columns(per_row)
+        for col, m in zip(cols, metrics[start:start + per_row]):
+            mark = f" {SEVERITY_ICON[m.severity]}" if m.severity in SEVERITY_ICON else ""
+            col.metric(f"{m.label}{mark}", m.text)
+
+
+def render_table(table: TableView, key: str) -> None:
+    """A convention table as an interactive dataframe (raw values; sortable)."""
+    st.markdown(f"**{table.title}**")
+    frame = pd.DataFrame(table.rows, columns=[str(c) for c in table.columns])
+    st.dataframe(frame, width="stretch", hide_index=True, key=key)
+    if table.note:
+        st.caption(table.note)
+
+
+def render_figure(fig: FigureView, key: str) -> None:
+    """A plotly figure from ``reports.plots``."""
+    st.plotly_chart(fig.figure, width="stretch", key=key, config={"displaylogo": False})
+    if fig.caption:
+        st.caption(fig.caption)
+
+
+def render_images(images: Sequence[ImageView], per_row: int = 6) -> None:
+    """Images in a grid, each with its title and caption."""
+    for start in range(0, len(images), per_row):
+        cols = st.columns(per_row)
+        for col, image in zip(cols, images[start:start + per_row]):
+            with col:
+                render_image(image)
+
+
+def render_image(image: ImageView) -> None:
+    """One convention image (grayscale, heat map or overlay)."""
+    caption = image.title if not image.caption else f"{image.title} — {image.caption}"
+    st.image(upscale(image.rgb()), caption=caption)
+
+
+def render_texts(texts: Sequence[TextView]) -> None:
+    """Token highlights (escaped spans built by ``reports.plots.token_html``)."""
+    for text in texts:
+        st.markdown(f"**{text.title}**")
+        st.markdown(f"<div class='da-tokens'>{text.html}</div>", unsafe_allow_html=True)
+        if text.caption:
+            st.caption(text.caption)
+
+
+def render_section(section: SectionView, *, show_title: bool = True, skip_images: bool = False,
+                   skip_texts: bool = False) -> None:
+    """One check section: status, headline, findings, figures, tables, images, texts and other details."""
+    if show_title:
+        st.subheader(f"{_STATUS_ICON.get(section.status, '')} {section.title}")
+    if section.status == "skipped":
+        st.info(f"Skipped: {section.reason or 'not applicable'}")
+        return
+    if section.status == "error":
+        st.error(f"This check failed: {section.reason}")
+        if section.traceback:
+            with st.expander("Traceback summary (from the audit)"):
+                st.code(section.traceback, language="text")
+        return
+    render_headline(section)
+    if section.findings:
+        render_findings(section.findings)
+    for fig in section.figures:
+        render_figure(fig, key=f"fig-{section.anchor}-{fig.key}")
+    for table in section.tables:
+        if table.collapsed:
+            with st.expander(table.title):
+                render_table(table, key=f"tab-{section.anchor}-{table.key}")
+        else:
+            render_table(table, key=f"tab-{section.anchor}-{table.key}")
+    if section.images and not skip_images:
+        render_images(section.images)
+    if section.texts and not skip_texts:
+        render_texts(section.texts)
+    if section.details:
+        with st.expander(f"Other details ({len(section.details)})"):
+            for detail in section.details:
+                st.markdown(f"**{detail.title}**")
+                if detail.note:
+                    st.caption(detail.note)
+                st.code(detail.json, language="json")
+    st.caption(f"{section.seconds:.2f} s")

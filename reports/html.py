@@ -1,0 +1,118 @@
+"""``AuditResult`` -> ONE self-contained HTML file (inline CSS, inline plotly.js, PNG data URIs; no network).
+
+Rendering is Jinja2 with autoescape on: user strings are always escaped. The only ``Markup`` inserted unescaped is
+our own: the plotly.js bundle (checked for ``</script``), figure JSON escaped for ``<script>`` by ``script_json``,
+and token spans whose tokens ``reports.plots.token_html`` escaped itself.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
+
+from audit.errors import InvalidTypeError
+from audit.results import AuditResult, atomic_write_text
+from reports._format import format_value
+from reports.view import ReportView, build_view
+
+__all__ = ["render_html", "write_html", "render_view", "script_json", "TEMPLATES_DIR"]
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def script_json(value: Any) -> Markup:
+    """JSON safe to place inside a ``<script>`` element: ``<``, ``>`` and ``&`` become ``\\u003c`` etc.
+
+    Args:
+        value: a JSON-ready value or a plotly figure.
+
+    Returns:
+        ``Markup`` (the escaping is already done; it must not be HTML-escaped again).
+
+    Example:
+        >>> str(script_json({"name": "</script>"}))
+        '{"name": "\\\\u003c/script\\\\u003e"}'
+    """
+    text = value.to_json() if isinstance(value, go.Figure) else json.dumps(value, allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return Markup(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_js() -> Markup:
+    """The plotly.js bundle, inline once per report (plotly's own offline copy, no CDN)."""
+    code = get_plotlyjs()
+    if "</script" in code.lower() or "<!--" in code:  # would end or confuse the inline <script> element
+        raise RuntimeError("The plotly.js bundle contains '</script' or '<!--' and cannot be inlined safely.")
+    return Markup(code)
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The Jinja2 environment of the report templates (autoescape on, undefined names are errors)."""
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["fmt"] = format_value
+    env.filters["script_json"] = script_json
+    env.globals["plotly_js"] = _plotly_js
+    return env
+
+
+def render_view(view: ReportView, *, versions: dict[str, str] | None = None) -> str:
+    """HTML of an already built ``ReportView`` (the dashboard's download button can reuse a view)."""
+    has_figures = any(section.figures for section in view.sections)
+    template = environment().get_template("report.html.j2")
+    anchors = {section.name: section.anchor for section in view.sections}
+    return template.render(view=view, has_figures=has_figures, anchors=anchors,
+                           deepaudit_version=(versions or view.provenance.versions).get("deepaudit", ""))
+
+
+def render_html(result: AuditResult, *, title: str | None = None) -> str:
+    """The report of ``result`` as one self-contained HTML document.
+
+    Args:
+        result: the audit result.
+        title: the report title (default: "Audit of MODEL on DATA").
+
+    Returns:
+        The HTML text (deterministic for a given result).
+
+    Raises:
+        InvalidTypeError: ``result`` is not an ``AuditResult``.
+
+    Example:
+        >>> html = render_html(result)     # doctest: +SKIP
+    """
+    if not isinstance(result, AuditResult):
+        raise InvalidTypeError(f"The 'result' argument must be an audit.AuditResult. Got {type(result).__name__}.")
+    return render_view(build_view(result, title=title))
+
+
+def write_html(result: AuditResult, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+    """Write the report of ``result`` to ``path`` atomically (temp file + rename).
+
+    Args:
+        result: the audit result.
+        path: the output file (its folder is created).
+        title: the report title.
+
+    Returns:
+        The path written.
+
+    Raises:
+        InvalidTypeError: ``result`` is not an ``AuditResult``.
+
+    Example:
+        >>> write_html(result, "runs/demo/report.html")    # doctest: +SKIP
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"The 'path' argument must be a str or os.PathLike. Got {type(path).__name__}.")
+    return atomic_write_text(Path(path), render_html(result, title=title))
