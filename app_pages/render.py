@@ -120,14 +120,14 @@ def render_section(section: SectionView, *, show_title: bool = True, skip_images
     render_headline(section)
     if section.findings:
         render_findings(section.findings)
-    for fig in section.figures:
-        render_figure(fig, key=f"fig-{section.anchor}-{fig.key}")
-    for table in section.tables:
+    for i, fig in enumerate(section.figures):
+        render_figure(fig, key=f"fig-{section.anchor}-{i}-{fig.key}")
+    for i, table in enumerate(section.tables):
         if table.collapsed:
             with st.expander(table.title):
-                render_table(table, key=f"tab-{section.anchor}-{table.key}")
+                render_table(table, key=f"tab-{section.anchor}-{i}-{table.key}")
         else:
-            render_table(table, key=f"tab-{section.anchor}-{table.key}")
+            render_table(table, key=f"tab-{section.anchor}-{i}-{table.key}")
     if section.images and not skip_images:
         render_images(section.images)
     if section.texts and not skip_texts:

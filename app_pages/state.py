@@ -6,6 +6,7 @@ widget change (switching tabs, samples or methods) never re-reads, re-renders or
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,10 @@ __all__ = [
     "PAGES",
     "CURRENT",
     "DEFAULT_OUT",
+    "OUT_KEY",
+    "default_out_dir",
+    "apply_pending_nav",
+    "session_value",
     "result_key",
     "cached_result",
     "cached_view",
@@ -41,6 +46,12 @@ PAGES = ("Run an audit", "Open results", "Results")
 CURRENT = "current_dir"
 _PENDING_NAV = "_pending_nav"
 DEFAULT_OUT = "runs/app"
+OUT_KEY = "out_dir"
+
+
+def default_out_dir() -> str:
+    """The output folder: ``$DEEPAUDIT_APP_OUT`` when set, else ``runs/app``."""
+    return os.environ.get("DEEPAUDIT_APP_OUT", "").strip() or DEFAULT_OUT
 
 
 def result_key(folder: str | Path) -> tuple[str, float]:

@@ -63,6 +63,7 @@ class TableView:
     cells: list[list[CellView]]
     note: str | None = None
     collapsed: bool = False
+    numeric: list[bool] = field(default_factory=list)
 
 
 @dataclass

@@ -141,52 +141,52 @@ def _malformed(section: SectionView, where: str, spec: Any, exc: Exception) -> N
     section.details.append(DetailView(key=where, title=where, json=_pretty(spec), note=f"Could not be drawn: {exc}"))
 
 
+def _group(section: SectionView, group: str, items: Any) -> None:
+    """Render one convention group ("tables", "bars", ...) of a check's metrics."""
+    if group == "samples":
+        try:
+            section.tables.append(samples_table(items))
+        except InvalidInputError as exc:
+            _malformed(section, "samples", items, exc)
+        return
+    if not isinstance(items, Mapping):
+        _malformed(section, group, items, InvalidInputError(f"'{group}' must be an object keyed by name"))
+        return
+    for key, spec in items.items():
+        try:
+            if group == "tables":
+                confusion = "confusion" in str(key).lower()
+                table = table_view(str(key), spec, collapsed=confusion)
+                if confusion:
+                    section.figures.append(_confusion_from_table(str(key), spec))
+                section.tables.append(table)
+            elif group == "bars":
+                section.figures.append(_bars(str(key), spec))
+            elif group == "curves":
+                section.figures.append(_curve(str(key), spec))
+            elif group == "images":
+                section.images.append(_image(str(key), spec))
+            else:
+                section.texts.append(_text(str(key), spec))
+        except (InvalidInputError, TypeError, ValueError, KeyError) as exc:
+            _malformed(section, f"{group}.{key}", spec, exc)
+
+
 def _fill(section: SectionView, metrics: Mapping[str, Any], class_names: list[str]) -> None:
+    """Everything but the headline scalars, in the order the check wrote it."""
     for key, value in metrics.items():
         if key in _CONVENTIONS:
+            _group(section, key, value)
+        elif is_scalar(value):
             continue
-        if is_scalar(value):
-            continue
-        if key == "confusion_matrix" and _is_square_numbers(value):
+        elif key == "confusion_matrix" and _is_square_numbers(value):
             labels = class_names if len(class_names) == len(value) else [str(i) for i in range(len(value))]
             section.figures.append(FigureView(key=key, title="Confusion matrix", kind="confusion",
                                               figure=plots.confusion_matrix_figure(value, labels)))
-            continue
-        if key == "global_importance":
-            figure = _importance(value)
-            if figure is not None:
-                section.figures.append(figure)
-                continue
-        section.details.append(DetailView(key=key, title=humanize(key), json=_pretty(value)))
-    builders = {"bars": _bars, "curves": _curve}
-    for group in ("tables", "bars", "curves", "images", "texts"):
-        items = metrics.get(group)
-        if items is None:
-            continue
-        if not isinstance(items, Mapping):
-            _malformed(section, group, items, InvalidInputError(f"'{group}' must be an object keyed by name"))
-            continue
-        for key, spec in items.items():
-            try:
-                if group == "tables":
-                    confusion = "confusion" in key.lower()
-                    table = table_view(key, spec, collapsed=confusion)
-                    if confusion:
-                        section.figures.append(_confusion_from_table(key, spec))
-                    section.tables.append(table)
-                elif group in builders:
-                    section.figures.append(builders[group](key, spec))
-                elif group == "images":
-                    section.images.append(_image(key, spec))
-                else:
-                    section.texts.append(_text(key, spec))
-            except (InvalidInputError, TypeError, ValueError, KeyError) as exc:
-                _malformed(section, f"{group}.{key}", spec, exc)
-    if "samples" in metrics:
-        try:
-            section.tables.append(samples_table(metrics["samples"]))
-        except InvalidInputError as exc:
-            _malformed(section, "samples", metrics["samples"], exc)
+        elif key == "global_importance" and (figure := _importance(value)) is not None:
+            section.figures.append(figure)
+        else:
+            section.details.append(DetailView(key=key, title=humanize(key), json=_pretty(value)))
 
 
 def build_section(name: str, index: int, record: CheckRecord, metrics: Any, findings: list[Finding],

@@ -49,7 +49,10 @@ def _interval_pairs(columns: list[str], rows: list[list[Any]]) -> dict[int, tupl
             if hi is not None and base is not None:
                 pairs[base] = (lo, hi)
                 used.update((base, lo, hi))
-    numeric = lambda j: all(row[j] is None or is_number(row[j]) for row in rows)  # noqa: E731
+
+    def numeric(j: int) -> bool:
+        return all(row[j] is None or is_number(row[j]) for row in rows)
+
     return {b: (lo, hi) for b, (lo, hi) in pairs.items() if numeric(b) and numeric(lo) and numeric(hi)}
 
 
@@ -93,9 +96,11 @@ def table_view(key: str, spec: Any, *, collapsed: bool = False) -> TableView:
                     cell = CellView(cell.text, cell.kind, f"[{format_value(lo)}, {format_value(hi)}]")
             line.append(cell)
         cells.append(line)
+    numeric = [bool(cells) and all(line[n].kind in ("num", "missing") for line in cells) for n in range(len(keep))]
     note = spec.get("note")
     return TableView(key=key, title=str(spec.get("title") or key), columns=columns, rows=[list(r) for r in rows],
-                     header=header, cells=cells, note=str(note) if note else None, collapsed=collapsed)
+                     header=header, cells=cells, note=str(note) if note else None, collapsed=collapsed,
+                     numeric=numeric)
 
 
 def samples_table(records: Any) -> TableView:

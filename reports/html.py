@@ -66,13 +66,20 @@ def environment() -> Environment:
     return env
 
 
-def render_view(view: ReportView, *, versions: dict[str, str] | None = None) -> str:
-    """HTML of an already built ``ReportView`` (the dashboard's download button can reuse a view)."""
+def render_view(view: ReportView) -> str:
+    """HTML of an already built ``ReportView`` (the dashboard's download button can reuse a view).
+
+    Args:
+        view: the view from ``reports.view.build_view``.
+
+    Returns:
+        The HTML text.
+    """
     has_figures = any(section.figures for section in view.sections)
     template = environment().get_template("report.html.j2")
     anchors = {section.name: section.anchor for section in view.sections}
     return template.render(view=view, has_figures=has_figures, anchors=anchors,
-                           deepaudit_version=(versions or view.provenance.versions).get("deepaudit", ""))
+                           deepaudit_version=view.provenance.versions.get("deepaudit", ""))
 
 
 def render_html(result: AuditResult, *, title: str | None = None) -> str:

@@ -106,7 +106,7 @@ def confusion_matrix_figure(matrix: Sequence[Sequence[float]], labels: Sequence[
     text = [[("n/a" if math.isnan(v) else f"{v:g}") for v in row] for row in arr]
     fig = go.Figure(go.Heatmap(
         z=share.round(4).tolist(), x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
-        zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="share of true class"), thickness=12),
+        zmin=0.0, zmax=1.0, colorbar=dict(title=dict(text="share of<br>true class", side="top"), thickness=12),
         hovertemplate="true %{y}<br>predicted %{x}<br>count %{text} (%{z:.1%})<extra></extra>",
     ))
     _layout(fig, title, "predicted", "true", height=max(300, 60 + 44 * len(labels)))

@@ -121,7 +121,7 @@ def _model_card(result: AuditResult) -> ModelCardView:
 
 def _default_title(result: AuditResult) -> str:
     model = _dict(result.provenance.get("model")).get("name")
-    data = _dict(_dict(result.provenance.get("data"))).get("name")
+    data = _dict(result.provenance.get("data")).get("name")
     if model and data:
         return f"Audit of {model} on {data}"
     return "deepaudit report"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -27,6 +27,7 @@ __all__ = [
     "ks_statistic",
     "total_variation",
     "population_stability_index",
+    "category_test",
     "single_feature_score",
     "group_labels",
 ]
@@ -76,6 +77,22 @@ def total_variation(a: Sequence[Any], b: Sequence[Any]) -> float:
         raise InvalidInputError(f"The samples must be non-empty. Got lengths {len(a)} and {len(b)}.")
     p, q, _ = _shares(a, b)
     return float(0.5 * np.abs(p - q).sum())
+
+
+def category_test(a: Sequence[Any], b: Sequence[Any]) -> float:
+    """p-value of the chi-square test that two samples share one category distribution (1.0 for one category).
+
+    Example:
+        >>> category_test(["x", "y"] * 50, ["x", "y"] * 50)
+        1.0
+    """
+    sa = pd.Series(np.asarray(a, dtype=object)).astype(str).value_counts()
+    sb = pd.Series(np.asarray(b, dtype=object)).astype(str).value_counts()
+    cats = sorted(set(sa.index) | set(sb.index))
+    if len(cats) < 2 or sa.sum() == 0 or sb.sum() == 0:
+        return 1.0
+    table = np.stack([sa.reindex(cats, fill_value=0).to_numpy(), sb.reindex(cats, fill_value=0).to_numpy()])
+    return float(chi2_contingency(table).pvalue)
 
 
 def population_stability_index(a: Sequence[Any], b: Sequence[Any], eps: float = 1e-4) -> float:
@@ -175,6 +192,7 @@ class DataProfileCheck:
     needs: frozenset[str] = frozenset()
     default_options: Mapping[str, Any] = field(default_factory=lambda: {
         "drift_threshold": 0.1,  # KS statistic (numeric) or total variation (categorical) above which a feature drifts
+        "drift_alpha": 0.01,  # ... and only when the KS / chi-square test rejects equal distributions at this level
         "leakage_auc": 0.98,  # single-feature AUC above which a feature is named as likely leakage
         "leakage_r2": 0.95,  # regression: single-feature R2 above which a feature is named
         "max_rows": 20000,  # rows per split used by the leakage trees (seeded sample when larger)
@@ -204,8 +222,9 @@ class DataProfileCheck:
                 tables["feature_means_by_group"] = by_group
             ctx.progress(0.4, "drift")
             drift_rows = _drift(ds)
-            threshold = float(options["drift_threshold"])
-            drifting = [r[0] for r in drift_rows if r[2] is not None and r[2] > threshold]
+            threshold, alpha = float(options["drift_threshold"]), float(options["drift_alpha"])
+            drifting = [r[0] for r in drift_rows if r[2] is not None and r[2] > threshold and r[4] is not None
+                        and r[4] < alpha]
             stats = [r[2] for r in drift_rows if r[2] is not None]
             metrics["max_drift"] = float(max(stats)) if stats else None
             metrics["n_drifting_features"] = len(drifting)
@@ -213,12 +232,13 @@ class DataProfileCheck:
                 "title": "Train vs test drift per feature",
                 "columns": ["feature", "type", "statistic", "psi", "p_value", "drifting"],
                 "rows": [[*r[:5], "yes" if r[0] in drifting else "no"] for r in drift_rows],
-                "note": f"statistic: KS (numeric) or total variation (categorical); drifting when > {threshold:g}.",
+                "note": f"statistic: KS (numeric) or total variation (categorical); p_value: KS or chi-square test; "
+                        f"drifting when statistic > {threshold:g} and p_value < {alpha:g}.",
             }
             if drifting:
                 findings.append(Finding(self.name, "warning",
                                         f"Train and test distributions differ for {len(drifting)} feature(s): "
-                                        f"{', '.join(drifting)} (statistic > {threshold:g}).",
+                                        f"{', '.join(drifting)} (statistic > {threshold:g}, p < {alpha:g}).",
                                         metric="max_drift", value=metrics["max_drift"], threshold={"max": threshold}))
             ctx.progress(0.6, "leakage")
             metrics_l, table_l, finding_l = self._leakage(ctx, ds, task, options)
@@ -262,7 +282,7 @@ class DataProfileCheck:
 
 
 def _validate(options: Mapping[str, Any]) -> None:
-    for key in ("drift_threshold", "leakage_auc", "leakage_r2"):
+    for key in ("drift_threshold", "drift_alpha", "leakage_auc", "leakage_r2"):
         if not 0.0 < float(options[key]) <= 1.0:
             raise InvalidInputError(f"The option 'options.data_profile.{key}' must lie in (0, 1]. Got {options[key]!r}.")
     for key, low in (("max_rows", 10), ("tree_depth", 1)):
@@ -410,6 +430,7 @@ def _drift(ds: Dataset) -> list[list[Any]]:
         else:
             a, b = _categories(ds, ds.train, feature), _categories(ds, ds.test, feature)
             if len(a) and len(b):
-                rows.append([feature, "categorical", total_variation(a, b), population_stability_index(a, b), None])
+                rows.append([feature, "categorical", total_variation(a, b), population_stability_index(a, b),
+                             category_test(a, b)])
     rows.sort(key=lambda r: -(r[2] if r[2] is not None else -1.0))
     return rows

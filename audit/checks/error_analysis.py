@@ -295,7 +295,7 @@ class ErrorAnalysisCheck:
         findings = [Finding(self.name, "warning",
                             f"Errors concentrate where {c.rule}: error rate {c.error_rate:.1%} vs {overall:.1%} overall "
                             f"({c.size} rows, {c.error_share:.0%} of all errors).",
-                            metric="worst_cohort_error_rate", value=c.error_rate,
+                            metric="worst_cohort_error_rate" if c is worst else None, value=c.error_rate,
                             threshold={"max": ratio * overall}) for c in flagged]
         ctx.progress(1.0, "done")
         artifacts = {"cohorts": cohorts, "errors": err}

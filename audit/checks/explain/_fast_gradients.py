@@ -10,6 +10,7 @@ captum stays the oracle.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -107,5 +108,7 @@ def gradient_context(module: nn.Module) -> Iterator[None]:
     """Gradients enabled; cuDNN off for recurrent modules on CUDA (cuDNN RNN backward refuses eval mode)."""
     has_rnn = any(isinstance(m, nn.RNNBase) for m in module.modules())
     cudnn = torch.backends.cudnn.flags(enabled=False) if has_rnn else contextlib.nullcontext()
-    with torch.enable_grad(), cudnn:
+    with torch.enable_grad(), cudnn, warnings.catch_warnings():
+        # captum warns on every call that it sets requires_grad and adds hooks: expected here, not news.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
         yield

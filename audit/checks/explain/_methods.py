@@ -15,6 +15,7 @@ from torch import nn
 
 from audit.checks.explain import captum_, lime_, shap_
 from audit.executor import Executor, chunked
+from models.preprocessing import encode_text
 
 __all__ = [
     "METHODS",
@@ -25,6 +26,7 @@ __all__ = [
     "MethodOutput",
     "BlackBoxScores",
     "TextScores",
+    "TorchScores",
     "auto_methods",
     "applicable",
     "run_method",
@@ -93,8 +95,6 @@ class TextScores:
         self.state = state
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        from models.preprocessing import encode_text  # models layer; imported lazily to keep start-up light
-
         return self.scores(encode_text(texts, self.state))
 
 
@@ -215,7 +215,7 @@ def run_method(name: str, w: Workload, rows: np.ndarray | None = None,
         return MethodOutput(values, delta)
     if name == "occlusion":
         window, stride = _occlusion_window(w.kind, x.shape[1:], o["occlusion_window"])
-        target_net = net if net is not None else _TorchScores(scores)
+        target_net = net if net is not None else TorchScores(scores)
         return MethodOutput(captum_.occlusion(target_net, x, t, window=window, stride=stride,
                                               baseline=float(np.mean(w.baseline))))
     return _run_blackbox(name, w, x, t, scores)
@@ -232,7 +232,7 @@ def _occlusion_window(kind: str, shape: Sequence[int], size: int) -> tuple[tuple
     return (k, *rest), (max(1, k // 2), *rest)
 
 
-class _TorchScores(nn.Module):
+class TorchScores(nn.Module):
     """A black-box score function seen as a (non-differentiable) torch forward, for captum's Occlusion."""
 
     def __init__(self, scores: Callable[[np.ndarray], np.ndarray]) -> None:

@@ -296,7 +296,8 @@ def layer_integrated_gradients(module: nn.Module, layer: nn.Module, x: np.ndarra
         baseline_ids: ids of the baseline (one row (L,) or (n, L)), e.g. all padding.
 
     Returns:
-        ``(token scores (n, L), convergence delta per row)``.
+        ``(token scores (n, L), convergence delta per row)``; the delta compares with the model run on the real
+        ids but the baseline's layer output (the path layer IG integrates along).
     """
     module, x = _check_module(module), _check_x(x)
     if not isinstance(layer, nn.Module):
@@ -312,8 +313,25 @@ def layer_integrated_gradients(module: nn.Module, layer: nn.Module, x: np.ndarra
     with gradient_context(module):
         for sl in _chunks(len(x), size):
             lig = LayerIntegratedGradients(module, layer)
-            a, d = lig.attribute(xt[sl], baselines=bt[sl], target=tt[sl], n_steps=n_steps,
-                                 return_convergence_delta=True)
+            a = lig.attribute(xt[sl], baselines=bt[sl], target=tt[sl], n_steps=n_steps)
             attrs.append(_np(a.sum(dim=-1)))
-            deltas.append(_np(d))
+            deltas.append(attrs[-1].sum(axis=1) - _layer_gap(module, layer, xt[sl], bt[sl], tt[sl]))
     return np.concatenate(attrs), np.concatenate(deltas)
+
+
+def _layer_gap(module: nn.Module, layer: nn.Module, x: torch.Tensor, baseline: torch.Tensor,
+               target: torch.Tensor) -> np.ndarray:
+    """f(x) - f(x with the layer's output replaced by its output on the baseline): what layer IG integrates.
+
+    (captum's own delta compares with f(baseline), which differs when the model also reads the raw ids, e.g. a
+    padding mask.)
+    """
+    with torch.no_grad():
+        replacement = layer(baseline)
+        handle = layer.register_forward_hook(lambda _m, _i, _o: replacement)
+        try:
+            start = module(x).gather(1, target[:, None])[:, 0]
+        finally:
+            handle.remove()
+        end = module(x).gather(1, target[:, None])[:, 0]
+    return _np(end - start)

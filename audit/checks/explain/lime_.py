@@ -8,6 +8,8 @@ model call. ``lime_tabular`` runs lime's own loop (the oracle).
 """
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -166,9 +168,10 @@ def lime_image(f: ScoreFn, images: np.ndarray, target: np.ndarray, *, n_samples:
         img = images[i].transpose(1, 2, 0)
         rgb = np.repeat(img, 3, axis=2) if c == 1 else img
         explainer = LimeImageExplainer(random_state=seed + i)
-        exp = explainer.explain_instance(rgb, classify, labels=(int(target[i]),), top_labels=None, hide_color=0,
-                                         num_samples=n_samples, segmentation_fn=segmenter, random_seed=seed + i,
-                                         batch_size=max(10, n_samples))
+        with contextlib.redirect_stderr(io.StringIO()):  # lime_image always draws a tqdm bar
+            exp = explainer.explain_instance(rgb, classify, labels=(int(target[i]),), top_labels=None, hide_color=0,
+                                             num_samples=n_samples, segmentation_fn=segmenter, random_seed=seed + i,
+                                             batch_size=max(10, n_samples))
         weights = dict(exp.local_exp[int(target[i])])
         pixel = np.vectorize(lambda s: weights.get(int(s), 0.0))(exp.segments).astype(np.float64)
         out[i] = pixel[None, :, :] / c

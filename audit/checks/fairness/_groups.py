@@ -328,8 +328,8 @@ def expected_calibration_error(y_true: Any, y_prob: Any, n_bins: int = 10) -> fl
         sum over bins of ``|sum(p) - sum(y)| / n``.
 
     Example:
-        >>> expected_calibration_error([0, 1], [0.2, 0.6])
-        0.3
+        >>> expected_calibration_error([0, 1], [0.25, 0.75])
+        0.25
     """
     if y_prob is None:
         raise InvalidInputError("The 'y_prob' argument must hold probabilities in [0, 1]. Got None.")

@@ -161,9 +161,11 @@ def _disparity_table(per_class: dict[int, dict[str, GroupFrame]], classes: list[
     cols = [*(["class"] if multi else []), "feature", "disparity", "value", "ci_low", "ci_high", "gap_ci_low",
             "gap_ci_high", "significant", "higher_group", "lower_group"]
     return {"title": "Disparities between groups (eligible groups only)", "columns": cols, "rows": rows,
-            "note": "A difference is max minus min over groups, a ratio min over max. 'significant': the interval of the "
-                    "signed gap between the two extreme groups (higher minus lower, recomputed in every resample) "
-                    "excludes 0; ci_low/ci_high bound the statistic itself."}
+            "note": "A difference is max minus min over groups, a ratio min over max; ci_low/ci_high bound the statistic "
+                    "itself. 'significant': the interval of the signed gap between the two extreme groups (higher minus "
+                    "lower, recomputed in every resample) excludes 0; it is simultaneous over the pairs of groups "
+                    "(Bonferroni, normal approximation with the bootstrap standard error) because the pair is chosen "
+                    "after looking at the data."}
 
 
 def _findings(check: str, per_class: dict[int, dict[str, GroupFrame]], classes: list[int], names: list[str],
@@ -174,20 +176,27 @@ def _findings(check: str, per_class: dict[int, dict[str, GroupFrame]], classes: 
     for c in classes:
         tag = f" (class '{names[c]}' one-vs-rest)" if multi else ""
         for g, frame in per_class[c].items():
+            eo_is_tpr = frame.disparities["equalized_odds_difference"].metric == "true_positive_rate"
             for name in _WARN_ON:
                 d = frame.disparities[name]
                 if d.significant is None or not np.isfinite(d.value) or d.value < float(options["min_effect"]):
                     continue
+                if name == "equal_opportunity_difference" and eo_is_tpr:
+                    continue  # the same gap was just reported as the equalized odds difference
+                title = TITLES[name] + (" (also the equal opportunity difference)"
+                                        if name == "equalized_odds_difference" and eo_is_tpr else "")
                 metric = d.metric.replace("_", " ")
-                detail = (f"{TITLES[name]} for '{g}'{tag} is {fmt(d.value)}: {metric} {fmt(_value(frame, d.metric, d.higher))} "
+                title = title[:1].upper() + title[1:]
+                detail = (f"{title} for '{g}'{tag} is {fmt(d.value)}: {metric} {fmt(_value(frame, d.metric, d.higher))} "
                           f"for '{d.higher}' vs {fmt(_value(frame, d.metric, d.lower))} for '{d.lower}'")
                 path = f"features.{g}" + (f".{names[c]}" if multi else "") + f".disparities.{name}.value"
                 if d.significant:
-                    out.append(Finding(check, "warning", f"{detail}; significant ({pct} interval of the gap "
-                                       f"{fmt(d.gap_low)} to {fmt(d.gap_high)}).", metric=path, value=float(d.value)))
+                    out.append(Finding(check, "warning", f"{detail}; significant (simultaneous {pct} interval of the "
+                                       f"gap {fmt(d.gap_low)} to {fmt(d.gap_high)}).", metric=path, value=float(d.value)))
                 else:
-                    out.append(Finding(check, "info", f"{detail}, but not significant: the {pct} interval of the gap "
-                                       f"({fmt(d.gap_low)} to {fmt(d.gap_high)}) includes 0.", metric=path, value=float(d.value)))
+                    out.append(Finding(check, "info", f"{detail}, but not significant: the simultaneous {pct} interval "
+                                       f"of the gap ({fmt(d.gap_low)} to {fmt(d.gap_high)}) includes 0.", metric=path,
+                                       value=float(d.value)))
     first = per_class[classes[0]]
     for g, frame in first.items():
         if frame.insufficient:

@@ -23,15 +23,23 @@ __all__ = ["ZERO_THRESH", "LOSSES", "row_loss", "loss_function", "fast_fgsm", "f
 ZERO_THRESH = 1e-6
 """captum's ``FGSM.zero_thresh``: gradient entries at or below this magnitude do not move."""
 
-LOSSES: tuple[str, ...] = ("ce", "mse")
+LOSSES: tuple[str, ...] = ("margin", "ce", "mse")
 
 
 def row_loss(outputs: Tensor, target: Tensor, loss: str) -> Tensor:
-    """Per-row loss (n,): cross-entropy of logits ("ce") or squared error of the first output column ("mse").
+    """Per-row loss (n,) that the attack increases.
 
-    Cross-entropy on logits (``log_softmax`` inside) rather than captum's default ``-log(softmax)``: the default
-    underflows to ``log(0)`` on confident rows, whose gradient is then NaN and the row silently never moves.
+    - "margin": best other logit minus the true logit (Carlini-Wagner). Its gradient does not vanish when the model
+      is confident, so steep models cannot hide behind captum's zero-gradient threshold (1e-6) the way they do under
+      cross-entropy, whose gradient ``softmax - onehot`` underflows on saturated rows.
+    - "ce": cross-entropy of logits (``log_softmax`` inside, rather than captum's default ``-log(softmax)``, which
+      underflows to ``log(0)`` and a NaN gradient on confident rows).
+    - "mse": squared error of the first output column (regression).
     """
+    if loss == "margin":
+        true = outputs.gather(1, target.reshape(-1, 1)).squeeze(1)
+        others = outputs.masked_fill(F.one_hot(target, outputs.shape[1]).bool(), float("-inf"))
+        return others.amax(dim=1) - true
     if loss == "ce":
         return F.cross_entropy(outputs, target, reduction="none")
     return (outputs.reshape(outputs.shape[0], -1)[:, 0] - target) ** 2
@@ -50,7 +58,11 @@ def _mse(outputs: Tensor, target: Tensor) -> Tensor:
     return row_loss(outputs, target, "mse")
 
 
-_LOSS_FUNCS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"ce": _ce, "mse": _mse}
+def _margin(outputs: Tensor, target: Tensor) -> Tensor:
+    return row_loss(outputs, target, "margin")
+
+
+_LOSS_FUNCS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"margin": _margin, "ce": _ce, "mse": _mse}
 
 
 def _gradient(forward: Callable[..., Tensor], x: Tensor, target: Tensor, loss: str, extra: Sequence[Tensor]) -> Tensor:

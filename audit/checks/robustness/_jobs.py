@@ -32,7 +32,7 @@ class AttackJob:
         radius: the budget in the inputs' units (ignored for "none").
         step_size: pgd's signed step.
         steps: pgd iterations.
-        loss: "ce" or "mse".
+        loss: "margin", "ce" or "mse".
         engine: "fast" or "captum".
         lower, upper: observed bounds broadcastable to one sample (None: unbounded); widened per row.
         mask: 1 where values may move, broadcastable to ``x`` (None: all move).
@@ -49,7 +49,7 @@ class AttackJob:
     radius: float = 0.0
     step_size: float = 0.0
     steps: int = 1
-    loss: str = "ce"
+    loss: str = "margin"
     engine: str = "fast"
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
@@ -95,7 +95,7 @@ def run_attack_job(job: AttackJob) -> AttackOutcome:
     x = np.asarray(job.x, dtype=np.float32)
     lo, hi = row_bounds(x, job.lower, job.upper)
     xt = torch.as_tensor(x, device=device)
-    dtype = torch.long if job.loss == "ce" else torch.float32
+    dtype = torch.float32 if job.loss == "mse" else torch.long
     target = torch.as_tensor(np.asarray(job.target), device=device).to(dtype)
     extra = tuple(torch.as_tensor(np.asarray(e), device=device) for e in job.extra)
     put = (lambda a: None if a is None else torch.as_tensor(a, device=device))

@@ -115,7 +115,7 @@ def _prepare(x: Any, target: Any, lower: Any, upper: Any, mask: Any, loss: str, 
         raise InvalidInputError(
             f"The 'target' argument must have one entry per row of 'x' ({xt.shape[0]}). Got {describe_value(target, 40)}."
         )
-    tt = tt.to(xt.device).long() if loss == "ce" else tt.to(device=xt.device, dtype=xt.dtype)
+    tt = tt.to(xt.device).long() if loss != "mse" else tt.to(device=xt.device, dtype=xt.dtype)
     lo, hi, m = _tensor(lower, "lower", xt), _tensor(upper, "upper", xt), _tensor(mask, "mask", xt)
     return xt, tt, lo, hi, m
 
@@ -139,11 +139,12 @@ def fgsm(
     Args:
         model: an ``nn.Module`` (eval mode) returning logits (n, k) or regression outputs, or a ``ModelAdapter``.
         x: float inputs (n, ...).
-        target: true classes (n,) for ``loss="ce"``, regression targets for ``loss="mse"``.
+        target: true classes (n,) for "ce" and "margin", regression targets for ``loss="mse"``.
         epsilon: the L-infinity budget, > 0, in the inputs' units.
         lower, upper: bounds broadcastable to ``x`` (None: unbounded).
         mask: 1 where a value may move, 0 where frozen, broadcastable to ``x``.
-        loss: "ce" (cross-entropy of logits) or "mse" (squared error: regression).
+        loss: "ce" (cross-entropy of logits), "margin" (best other logit minus the true one; does not saturate on
+            confident rows) or "mse" (squared error: regression).
         targeted: move towards ``target`` instead of away from it.
         engine: "fast" or "captum".
         extra: further forward inputs that are not perturbed.

@@ -1,0 +1,81 @@
+"""The Compare tab: the diff (``reports.diff_results``) of the current run against another saved run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app_pages.runs import check_result_dir, find_runs
+from app_pages.state import cached_result, result_key
+from models.errors import DeepAuditError
+from reports import ResultDiff, diff_results, render_diff_html
+
+__all__ = ["render_compare", "cached_diff"]
+
+_ARROWS = {"better": "🟢 better", "worse": "🔴 worse", "changed": "🟡 changed", "same": "same", "added": "➕ added",
+           "removed": "➖ removed"}
+
+
+@st.cache_data(max_entries=16, show_spinner="Comparing the runs…")
+def cached_diff(old_path: str, old_mtime: float, new_path: str, new_mtime: float, tolerance: float) -> ResultDiff:
+    """``diff_results(old, new)`` of two saved results (cached by paths, mtimes and tolerance)."""
+    return diff_results(cached_result(old_path, old_mtime), cached_result(new_path, new_mtime), tolerance=tolerance)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _diff_html(old_path: str, old_mtime: float, new_path: str, new_mtime: float, tolerance: float) -> bytes:
+    return render_diff_html(cached_diff(old_path, old_mtime, new_path, new_mtime, tolerance)).encode("utf-8")
+
+
+def _other_run(current: Path, out_dir: str) -> Path | None:
+    candidates = [p.resolve() for p in find_runs(Path(out_dir).resolve()) if p.resolve() != current.resolve()]
+    choice = st.selectbox("Compare against (the older run)", ["(enter a folder)", *map(str, candidates)],
+                          index=1 if candidates else 0, key="compare_choice")
+    if choice != "(enter a folder)":
+        return Path(choice)
+    typed = st.text_input("Result folder to compare against", key="compare_path")
+    if not typed.strip():
+        st.info("Pick a past run or enter a result folder to compare with the current one.")
+        return None
+    try:
+        return check_result_dir(typed)
+    except DeepAuditError as exc:
+        st.error(str(exc))
+        return None
+
+
+def render_compare(current: Path, out_dir: str) -> None:
+    """Draw the diff of ``current`` (new) against a chosen older run."""
+    other = _other_run(current, out_dir)
+    if other is None:
+        return
+    tolerance = float(st.number_input("Tolerance", min_value=0.0, max_value=1.0, value=0.02, step=0.01,
+                                      key="compare_tolerance"))
+    args = (*result_key(other), *result_key(current), tolerance)
+    try:
+        diff = cached_diff(*args)
+    except DeepAuditError as exc:
+        st.error(str(exc))
+        return
+    if diff.has_regression:
+        st.error(f"🔴 {len(diff.regressions)} regression(s) against {other.name}.")
+    else:
+        st.success(f"🟢 No regression against {other.name} (tolerance {tolerance:g}).")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Compared", len(diff.changes))
+    c2.metric("Changed", len(diff.changed))
+    c3.metric("Regressions", len(diff.regressions))
+    only = st.toggle("Only what changed", value=True, key="compare_only_changed")
+    rows = [{"metric": c.path, "old": c.old, "new": c.new, "delta": c.delta, "direction": _ARROWS.get(c.direction, c.direction),
+             "regression": c.regression} for c in (diff.changed if only else diff.changes)]
+    frame = pd.DataFrame(rows, columns=["metric", "old", "new", "delta", "direction", "regression"])
+    frame[["old", "new"]] = frame[["old", "new"]].astype(str)
+    st.dataframe(frame, width="stretch", hide_index=True, key="compare_table")
+    if diff.explanation_drift:
+        st.markdown("**Explanation drift** (Spearman rank correlation of global importance; 1 = same ranking)")
+        st.dataframe(pd.DataFrame([{"method": k, "spearman": v} for k, v in diff.explanation_drift.items()]),
+                     width="stretch", hide_index=True, key="compare_drift")
+    st.download_button("Download the diff (HTML)", _diff_html(*args), file_name="diff.html", mime="text/html",
+                       key="download_diff")
+

@@ -1,0 +1,205 @@
+"""The What-if tab: edit one row's features (tabular) or pick a sample (image, text, time series) and see the
+prediction, its explanation and its counterfactual, all updated together."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import whatif_compute as wc
+from app_pages.render import upscale
+from app_pages.runs import data_spec, model_dir_for
+from app_pages.state import cached_dataset, cached_file_dataset, cached_model
+from audit import AuditResult
+from models import Dataset, TrainedModel
+from models.errors import DeepAuditError
+from models.preprocessing import encode, tokenize
+from reports import plots
+from reports.images import image_rgb
+
+__all__ = ["render_whatif", "load_live"]
+
+
+def load_live(folder: Path, result: AuditResult) -> tuple[TrainedModel, Dataset] | str:
+    """The run's model and data (cached), or a sentence saying why they cannot be reloaded."""
+    model_dir = model_dir_for(folder)
+    if model_dir is None:
+        return "This result folder has no model/ checkpoint next to it, so nothing can be re-scored."
+    spec = data_spec(folder, result.provenance)
+    if spec is None:
+        return "The audited data cannot be reloaded (a user table audited outside the dashboard)."
+    try:
+        model = cached_model(str(model_dir.resolve()), (model_dir / "metadata.json").stat().st_mtime)
+        if spec["source"] == "bundled":
+            ds = cached_dataset(spec["name"], int(spec.get("seed", 0)), spec.get("max_rows"))
+        else:
+            path = folder / spec["file"]
+            ds = cached_file_dataset(str(path), path.stat().st_mtime, spec["target"], tuple(spec.get("sensitive", [])),
+                                     int(spec.get("seed", 0)))
+    except (DeepAuditError, OSError) as exc:
+        return f"The model or data could not be reloaded: {exc}"
+    return model, ds
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _tabular_outcome(model_key: str, row_json: str, target: int, _model: TrainedModel, _ds: Dataset) -> dict[str, Any]:
+    """Prediction, attributions and counterfactual of one edited row (cached per model and row values)."""
+    row = pd.read_json(io.StringIO(row_json), orient="split")
+    x, pred = wc.predict_row(_model, _ds, row)
+    out: dict[str, Any] = {"prediction": pred, "attributions": None, "counterfactual": None}
+    if _model.task in ("binary", "multiclass"):
+        out["attributions"] = wc.tabular_attributions(_model, _ds, x, pred.index)
+        out["counterfactual"] = wc.tabular_counterfactual(_model, _ds, row, target)
+    return out
+
+
+def _show_prediction(pred: wc.Prediction, title: str = "Prediction") -> None:
+    if pred.proba:
+        st.metric(title, pred.label, help=", ".join(f"{k}: {v:.3f}" for k, v in pred.proba.items()))
+        st.bar_chart(pd.Series(pred.proba, name="probability"), horizontal=True, height=160)
+    else:
+        st.metric(title, pred.label)
+
+
+def _feature_inputs(features: list[dict[str, Any]], base: pd.Series, row_id: int) -> pd.DataFrame:
+    values: dict[str, Any] = {}
+    cols = st.columns(3)
+    for i, feat in enumerate(features):
+        name, col, key = feat["name"], cols[i % 3], f"whatif_{row_id}_{feat['name']}"
+        current = base.get(name)
+        if feat["type"] == "categorical":
+            options = list(feat["categories"])
+            if current is not None and str(current) not in options:
+                options = [str(current), *options]
+            index = options.index(str(current)) if str(current) in options else 0
+            values[name] = col.selectbox(name, options, index=index, key=key)
+        else:
+            number = float(current) if current is not None and pd.notna(current) else feat["median"]
+            if feat.get("integer"):
+                values[name] = col.number_input(name, value=int(round(number)), step=1, key=key)
+            else:
+                values[name] = col.number_input(name, value=number, key=key, format="%.4g")
+    return pd.DataFrame([values])
+
+
+def _tabular(model: TrainedModel, ds: Dataset, model_key: str) -> None:
+    if ds.test.raw is None or not len(ds.test):
+        st.info("The test split keeps no raw rows to start from.")
+        return
+    row_id = int(st.number_input("Start from test row", min_value=0, max_value=len(ds.test) - 1, value=0, step=1,
+                                 key="whatif_row"))
+    features = wc.editable_features(model, ds)
+    st.markdown("**Edit the features** (the outputs below update as you edit)")
+    row = _feature_inputs(features, ds.test.raw.iloc[row_id], row_id)
+    class_names = list(model.class_names or ds.class_names)
+    target = 0
+    if model.task in ("binary", "multiclass"):
+        base_pred = wc.predict_row(model, ds, row)[1]
+        others = [c for c in class_names if c != base_pred.label]
+        goal = others[0] if len(others) == 1 else st.selectbox("Counterfactual target class", others, key="whatif_target")
+        target = class_names.index(goal)
+    outcome = _tabular_outcome(model_key, row.to_json(orient="split"), target, model, ds)
+    left, right = st.columns(2)
+    with left:
+        _show_prediction(outcome["prediction"])
+        cf: wc.Counterfactual | None = outcome["counterfactual"]
+        if cf is not None:
+            st.markdown("**Counterfactual**")
+            if cf.changes:
+                verb = "reaches" if cf.reached else "moves toward (without reaching)"
+                st.markdown(f"Changing {' and '.join(f'**{c.feature}** from `{c.before}` to `{c.after}`' for c in cf.changes)} "
+                            f"{verb} **{cf.target}**.")
+                _show_prediction(cf.prediction, "Prediction after the change")
+            else:
+                st.caption("No single edit of a non-sensitive feature changes the prediction.")
+    with right:
+        attrs = outcome["attributions"]
+        if attrs:
+            order = sorted(attrs, key=lambda k: -abs(attrs[k]))[:15]
+            fig = plots.bar_figure(order, [attrs[k] for k in order],
+                                   title=f"Why '{outcome['prediction'].label}': integrated gradients",
+                                   value_label="attribution")
+            st.plotly_chart(fig, width="stretch", key="whatif_attr")
+
+
+def _pick_sample(ds: Dataset) -> int:
+    return int(st.number_input("Test sample", min_value=0, max_value=max(0, len(ds.test) - 1), value=0, step=1,
+                               key="whatif_sample"))
+
+
+def _text(model: TrainedModel, ds: Dataset) -> None:
+    idx = _pick_sample(ds)
+    raw = ds.test.raw["text"].iloc[idx] if ds.test.raw is not None and "text" in ds.test.raw else ""
+    text = st.text_area("Text (edit it)", value=str(raw), key=f"whatif_text_{idx}")
+    state = model.preprocessing or ds.preprocessing
+    x = encode([text], state)
+    class_names = list(model.class_names or ds.class_names)
+    pred = wc.predict_rows(model, x, class_names)[0]
+    left, right = st.columns(2)
+    with left:
+        _show_prediction(pred)
+    with right:
+        tokens = tokenize(text)[: x.shape[1]]
+        if tokens:
+            scores = wc.text_attributions(model, x, pred.index)[: len(tokens)]
+            st.markdown("**Token attributions** (red supports the prediction)")
+            st.markdown(str(plots.token_html(tokens, [float(s) for s in scores])), unsafe_allow_html=True)
+            edited, removed, after = wc.text_counterfactual(model, ds, text)
+            if after.index != pred.index:
+                st.markdown(f"**Counterfactual:** removing {', '.join(f'`{w}`' for w in removed)} changes the "
+                            f"prediction to **{after.label}**.")
+            else:
+                st.caption("Removing up to 5 words does not change the prediction.")
+
+
+def _image(model: TrainedModel, ds: Dataset) -> None:
+    idx = _pick_sample(ds)
+    x = ds.test.x[idx: idx + 1]
+    pred = wc.predict_rows(model, x, list(model.class_names or ds.class_names))[0]
+    left, right = st.columns(2)
+    with left:
+        st.image(upscale(image_rgb(x[0].mean(axis=0).tolist(), kind="grayscale"), 168), caption="input")
+        _show_prediction(pred)
+    with right:
+        attr = wc.image_attributions(model, x, pred.index)
+        st.image(upscale(image_rgb(attr.tolist(), kind="overlay", base=x[0].mean(axis=0).tolist()), 168),
+                 caption=f"integrated gradients toward '{pred.label}' (red for, blue against)")
+        st.caption("Counterfactual edits are offered for tabular and text models.")
+
+
+def _series(model: TrainedModel, ds: Dataset) -> None:
+    idx = _pick_sample(ds)
+    x = ds.test.x[idx: idx + 1]
+    pred = wc.predict_rows(model, x, list(model.class_names or ds.class_names))[0]
+    _show_prediction(pred)
+    fig = plots.curve_figure(list(range(x.shape[1])), {"input": x[0, :, 0].astype(float).tolist()},
+                             title="Input window", x_label="step", y_label="standardised value")
+    st.plotly_chart(fig, width="stretch", key="whatif_series")
+
+
+def render_whatif(folder: Path, result: AuditResult) -> None:
+    """Draw the What-if tab for the run in ``folder``."""
+    live = load_live(folder, result)
+    if isinstance(live, str):
+        st.info(live)
+        return
+    model, ds = live
+    if model.family == "gan":
+        st.info("What-if applies to classifiers and regressors; see the Generative tab for this GAN.")
+        return
+    model_key = str(folder.resolve())
+    try:
+        if ds.kind == "tabular":
+            _tabular(model, ds, model_key)
+        elif ds.kind == "text":
+            _text(model, ds)
+        elif ds.kind == "image":
+            _image(model, ds)
+        else:
+            _series(model, ds)
+    except DeepAuditError as exc:
+        st.error(str(exc))
+
