@@ -16,14 +16,14 @@ from app_pages.run_page import render_run_page
 from app_pages.state import CURRENT, DEFAULT_OUT, NAV, OUT_KEY, PAGES, apply_pending_nav, current_dir, default_out_dir
 from models.errors import DeepAuditError
 
-st.set_page_config(page_title="deepaudit", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="deepaudit", page_icon=":material/troubleshoot:", layout="wide")
 
 
 def main() -> None:
     """Draw the sidebar and the chosen page."""
     apply_pending_nav()
     with st.sidebar:
-        st.title("🔎 deepaudit")
+        st.title(":material/troubleshoot: deepaudit")
         st.caption("Audit deep models: explanations, fairness, robustness, calibration.")
         page = st.radio("Page", PAGES, key=NAV)
         st.session_state.setdefault(OUT_KEY, default_out_dir())

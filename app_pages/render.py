@@ -14,6 +14,7 @@ from reports._model import FigureView, FindingView, ImageView, SectionView, Tabl
 
 __all__ = [
     "SEVERITY_ICON",
+    "SEVERITY_BADGE",
     "render_findings",
     "render_headline",
     "render_table",
@@ -24,8 +25,13 @@ __all__ = [
     "upscale",
 ]
 
-SEVERITY_ICON = {"fail": "🛑", "error": "💥", "warning": "⚠️", "info": "ℹ️"}
-_STATUS_ICON = {"ok": "✅", "skipped": "⏭️", "error": "💥"}
+# Material icons and badges ship with Streamlit's own fonts (no emoji font needed in the browser).
+SEVERITY_ICON = {"fail": ":material/cancel:", "error": ":material/error:", "warning": ":material/warning:",
+                 "info": ":material/info:"}
+SEVERITY_BADGE = {"fail": ":red-badge[:material/cancel: fail]", "error": ":violet-badge[:material/error: error]",
+                  "warning": ":orange-badge[:material/warning: warning]", "info": ":blue-badge[:material/info: info]"}
+_STATUS_ICON = {"ok": ":green[:material/check_circle:]", "skipped": ":gray[:material/skip_next:]",
+                "error": ":red[:material/error:]"}
 _IMAGE_PX = 112
 
 
@@ -48,7 +54,7 @@ def render_findings(findings: Sequence[FindingView], *, limit: int | None = None
         if f.threshold_text:
             extra.append(f"threshold {f.threshold_text}")
         tail = f" — {'; '.join(extra)}" if extra else ""
-        st.markdown(f"{SEVERITY_ICON.get(f.severity, '•')} **{f.severity}** · {f.check_title}: {f.message}{tail}")
+        st.markdown(f"{SEVERITY_BADGE.get(f.severity, f.severity)} **{f.check_title}**: {f.message}{tail}")
     if limit and len(findings) > limit:
         st.caption(f"… and {len(findings) - limit} more (see each tab).")
 

@@ -23,12 +23,13 @@ def render_downloads(folder: Path, *, where: str = "main") -> None:
     """Download buttons for the HTML report, the JSON result and the JUnit file of ``folder``."""
     files = cached_downloads(*result_key(folder))
     cols = st.columns(3)
-    cols[0].download_button("⬇ HTML report", files["html"], file_name="report.html", mime="text/html",
-                            key=f"dl_html_{where}")
-    cols[1].download_button("⬇ JSON result", files["json"], file_name="result.json", mime="application/json",
-                            key=f"dl_json_{where}")
-    cols[2].download_button("⬇ JUnit XML", files["junit"], file_name="junit.xml", mime="application/xml",
-                            key=f"dl_junit_{where}")
+    icon = ":material/download:"
+    cols[0].download_button("HTML report", files["html"], file_name="report.html", mime="text/html",
+                            key=f"dl_html_{where}", icon=icon, on_click="ignore")
+    cols[1].download_button("JSON result", files["json"], file_name="result.json", mime="application/json",
+                            key=f"dl_json_{where}", icon=icon, on_click="ignore")
+    cols[2].download_button("JUnit XML", files["junit"], file_name="junit.xml", mime="application/xml",
+                            key=f"dl_junit_{where}", icon=icon, on_click="ignore")
 
 
 def render_results_page(folder: Path | None, out_dir: str) -> None:

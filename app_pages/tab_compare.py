@@ -13,8 +13,8 @@ from reports import ResultDiff, diff_results, render_diff_html
 
 __all__ = ["render_compare", "cached_diff"]
 
-_ARROWS = {"better": "🟢 better", "worse": "🔴 worse", "changed": "🟡 changed", "same": "same", "added": "➕ added",
-           "removed": "➖ removed"}
+_ARROWS = {"better": "better ↑", "worse": "worse ↓", "changed": "changed", "same": "same", "added": "added",
+           "removed": "removed"}
 
 
 @st.cache_data(max_entries=16, show_spinner="Comparing the runs…")
@@ -59,9 +59,9 @@ def render_compare(current: Path, out_dir: str) -> None:
         st.error(str(exc))
         return
     if diff.has_regression:
-        st.error(f"🔴 {len(diff.regressions)} regression(s) against {other.name}.")
+        st.error(f"{len(diff.regressions)} regression(s) against {other.name}.", icon=":material/trending_down:")
     else:
-        st.success(f"🟢 No regression against {other.name} (tolerance {tolerance:g}).")
+        st.success(f"No regression against {other.name} (tolerance {tolerance:g}).", icon=":material/check_circle:")
     c1, c2, c3 = st.columns(3)
     c1.metric("Compared", len(diff.changes))
     c2.metric("Changed", len(diff.changed))
@@ -77,5 +77,5 @@ def render_compare(current: Path, out_dir: str) -> None:
         st.dataframe(pd.DataFrame([{"method": k, "spearman": v} for k, v in diff.explanation_drift.items()]),
                      width="stretch", hide_index=True, key="compare_drift")
     st.download_button("Download the diff (HTML)", _diff_html(*args), file_name="diff.html", mime="text/html",
-                       key="download_diff")
+                       key="download_diff", icon=":material/download:", on_click="ignore")
 

@@ -16,9 +16,9 @@ def render_summary(view: ReportView) -> None:
     """Draw the executive summary of ``view``."""
     s = view.summary
     if s.passed:
-        st.success("✅ Audit PASSED — no configured threshold is broken.")
+        st.success("Audit PASSED — no configured threshold is broken.", icon=":material/check_circle:")
     else:
-        st.error(f"🛑 Audit FAILED — {s.counts.get('fail', 0)} configured threshold(s) broken.")
+        st.error(f"Audit FAILED — {s.counts.get('fail', 0)} configured threshold(s) broken.", icon=":material/cancel:")
     cols = st.columns(4)
     for col, sev in zip(cols, ("fail", "error", "warning", "info")):
         col.metric(f"{SEVERITY_ICON[sev]} {sev}", s.counts.get(sev, 0))
@@ -34,9 +34,12 @@ def render_summary(view: ReportView) -> None:
         st.dataframe(frame, width="stretch", hide_index=True, key="summary_thresholds")
 
     st.subheader("Checks")
-    frame = pd.DataFrame([{"check": sec.title, "status": sec.status, "seconds": round(sec.seconds, 2),
-                           "reason": sec.reason or ""} for sec in view.sections])
-    st.dataframe(frame, width="stretch", hide_index=True, key="summary_checks")
+    if view.sections:
+        frame = pd.DataFrame([{"check": sec.title, "status": sec.status, "seconds": round(sec.seconds, 2),
+                               "reason": sec.reason or ""} for sec in view.sections])
+        st.dataframe(frame, width="stretch", hide_index=True, key="summary_checks")
+    else:
+        st.caption("No check was registered or selected for this audit.")
 
     left, right = st.columns(2)
     with left:

@@ -57,18 +57,16 @@ def _tabular_outcome(model_key: str, row_json: str, target: int, _model: Trained
 
 
 def _show_prediction(pred: wc.Prediction, title: str = "Prediction") -> None:
-    if pred.proba:
-        st.metric(title, pred.label, help=", ".join(f"{k}: {v:.3f}" for k, v in pred.proba.items()))
-        st.bar_chart(pd.Series(pred.proba, name="probability"), horizontal=True, height=160)
-    else:
-        st.metric(title, pred.label)
+    st.metric(title, pred.label)
+    for name, value in sorted(pred.proba.items(), key=lambda kv: -kv[1])[:5]:
+        st.progress(min(max(value, 0.0), 1.0), text=f"P({name}) = {value:.3f}")
 
 
 def _feature_inputs(features: list[dict[str, Any]], base: pd.Series, row_id: int) -> pd.DataFrame:
     values: dict[str, Any] = {}
-    cols = st.columns(3)
+    cols = st.columns(2)
     for i, feat in enumerate(features):
-        name, col, key = feat["name"], cols[i % 3], f"whatif_{row_id}_{feat['name']}"
+        name, col, key = feat["name"], cols[i % 2], f"whatif_{row_id}_{feat['name']}"
         current = base.get(name)
         if feat["type"] == "categorical":
             options = list(feat["categories"])
@@ -92,37 +90,38 @@ def _tabular(model: TrainedModel, ds: Dataset, model_key: str) -> None:
     row_id = int(st.number_input("Start from test row", min_value=0, max_value=len(ds.test) - 1, value=0, step=1,
                                  key="whatif_row"))
     features = wc.editable_features(model, ds)
-    st.markdown("**Edit the features** (the outputs below update as you edit)")
-    row = _feature_inputs(features, ds.test.raw.iloc[row_id], row_id)
+    inputs, outputs = st.columns([3, 2], gap="large")
+    with inputs:
+        st.markdown("**Edit the features** (the outputs update as you edit)")
+        row = _feature_inputs(features, ds.test.raw.iloc[row_id], row_id)
     class_names = list(model.class_names or ds.class_names)
     target = 0
-    if model.task in ("binary", "multiclass"):
-        base_pred = wc.predict_row(model, ds, row)[1]
-        others = [c for c in class_names if c != base_pred.label]
-        goal = others[0] if len(others) == 1 else st.selectbox("Counterfactual target class", others, key="whatif_target")
-        target = class_names.index(goal)
-    outcome = _tabular_outcome(model_key, row.to_json(orient="split"), target, model, ds)
-    left, right = st.columns(2)
-    with left:
+    with outputs:
+        if model.task in ("binary", "multiclass"):
+            base_pred = wc.predict_row(model, ds, row)[1]
+            others = [c for c in class_names if c != base_pred.label]
+            goal = others[0] if len(others) == 1 else st.selectbox("Counterfactual target class", others,
+                                                                   key="whatif_target")
+            target = class_names.index(goal)
+        outcome = _tabular_outcome(model_key, row.to_json(orient="split"), target, model, ds)
         _show_prediction(outcome["prediction"])
+        attrs = outcome["attributions"]
+        if attrs:
+            order = sorted(attrs, key=lambda k: -abs(attrs[k]))[:10]
+            fig = plots.bar_figure(order, [attrs[k] for k in order],
+                                   title=f"Why '{outcome['prediction'].label}': integrated gradients",
+                                   value_label="attribution")
+            st.plotly_chart(fig, width="stretch", key="whatif_attr")
         cf: wc.Counterfactual | None = outcome["counterfactual"]
         if cf is not None:
             st.markdown("**Counterfactual**")
             if cf.changes:
                 verb = "reaches" if cf.reached else "moves toward (without reaching)"
-                st.markdown(f"Changing {' and '.join(f'**{c.feature}** from `{c.before}` to `{c.after}`' for c in cf.changes)} "
-                            f"{verb} **{cf.target}**.")
+                edits = " and ".join(f"**{c.feature}** from `{c.before}` to `{c.after}`" for c in cf.changes)
+                st.markdown(f"Changing {edits} {verb} **{cf.target}**.")
                 _show_prediction(cf.prediction, "Prediction after the change")
             else:
-                st.caption("No single edit of a non-sensitive feature changes the prediction.")
-    with right:
-        attrs = outcome["attributions"]
-        if attrs:
-            order = sorted(attrs, key=lambda k: -abs(attrs[k]))[:15]
-            fig = plots.bar_figure(order, [attrs[k] for k in order],
-                                   title=f"Why '{outcome['prediction'].label}': integrated gradients",
-                                   value_label="attribution")
-            st.plotly_chart(fig, width="stretch", key="whatif_attr")
+                st.caption("No edit of a non-sensitive feature changes the prediction.")
 
 
 def _pick_sample(ds: Dataset) -> int:

@@ -40,6 +40,7 @@ DEVICES = ("auto", "cpu", "cuda")
 _TOP_KEYS = {
     "seed", "device", "max_rows", "checks", "skip", "n_jobs", "backend", "scheduler_address", "sensitive",
     "thresholds", "options", "model_card", "default_warnings", "batch_size", "age_bins", "sample_indices",
+    "compression",  # read by `deepaudit compress` (audit.compression.CompressionSettings)
 }
 _MODEL_CARD_KEYS = {"intended_use", "limitations", "ethical_considerations", "owner", "model_name", "notes"}
 
@@ -166,7 +167,7 @@ class AuditConfig:
         unknown = sorted(set(data) - _TOP_KEYS)
         if unknown:
             raise ConfigError(f"Unknown config key {unknown[0]!r}. Expected one of {sorted(_TOP_KEYS)}.")
-        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in {"thresholds", "options", "checks", "skip", "sensitive", "age_bins", "sample_indices"}}
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in {"thresholds", "options", "checks", "skip", "sensitive", "age_bins", "sample_indices", "compression"}}
         for key in ("checks", "skip", "sensitive"):
             if key in data and data[key] is not None:
                 value = data[key]

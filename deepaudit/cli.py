@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audit import AuditConfig, AuditResult, run_audit
+from audit.compression import add_compress_arguments, run_compress
 from audit.errors import DeepAuditError, InvalidInputError
 from audit.executor import close_dask_clients
 from deepaudit.io import audit_dataset_for_file, write_outputs
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, default=None)
     p.add_argument("--tolerance", type=float, default=0.02)
 
+    add_compress_arguments(sub.add_parser("compress", help="quantize, prune and distill a model; audit every variant"))
+
     p = sub.add_parser("demo", help="train and audit every family on bundled data; write HTML reports")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
     p.add_argument("--quick", action="store_true", help="small slices and few epochs (about two minutes)")
@@ -111,6 +114,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.html is not None:
             print(f"wrote {write_diff_html(diff, args.html)}")
         return EXIT_FAILED if diff.has_regression else EXIT_PASSED
+    if args.command == "compress":
+        result = run_compress(args)
+        print(_summary_line(result, write_outputs(result, args.out)["html"]))
+        return EXIT_PASSED if result.passed else EXIT_FAILED
     if args.command == "demo":
         families = [f.strip() for f in args.families.split(",") if f.strip()]
         results = run_demo(args.out, quick=args.quick, device=args.device, families=families)

@@ -2,9 +2,9 @@
 
 Example:
     >>> from audit import AuditResult                          # doctest: +SKIP
-    >>> from reports import write_html, write_junit, diff_results
-    >>> result = AuditResult.from_json("runs/demo/result.json")
-    >>> write_html(result, "runs/demo/report.html"); write_junit(result, "runs/demo/junit.xml")
+    >>> from reports import write_html, write_junit, diff_results  # doctest: +SKIP
+    >>> result = AuditResult.from_json("runs/demo/result.json")  # doctest: +SKIP
+    >>> write_html(result, "runs/demo/report.html"); write_junit(result, "runs/demo/junit.xml")  # doctest: +SKIP
 """
 from pathlib import Path
 

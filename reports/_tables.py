@@ -71,7 +71,9 @@ def table_view(key: str, spec: Any, *, collapsed: bool = False) -> TableView:
         InvalidInputError: ``spec`` does not follow the table convention.
     """
     if not isinstance(spec, Mapping):
-        raise InvalidInputError(f"The table {key!r} must be an object with 'columns' and 'rows'. Got {type(spec).__name__}.")
+        raise InvalidInputError(
+            f"The table {key!r} must be an object with 'columns' and 'rows'. Got {type(spec).__name__}."
+        )
     columns, rows = spec.get("columns"), spec.get("rows")
     if not isinstance(columns, list) or not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
         raise InvalidInputError(f"The table {key!r} must have a 'columns' list and a 'rows' list of lists.")

@@ -3,7 +3,7 @@ global feature importances drifted (Spearman rank correlation).
 
 Example:
     >>> d = diff_results(AuditResult.from_json("old.json"), AuditResult.from_json("new.json"))   # doctest: +SKIP
-    >>> d.has_regression, [c.path for c in d.regressions]
+    >>> d.has_regression, [c.path for c in d.regressions]  # doctest: +SKIP
 """
 from __future__ import annotations
 

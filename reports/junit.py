@@ -111,7 +111,8 @@ def render_junit(result: AuditResult) -> str:
             label = f"threshold: {row.metric} {row.bounds_text}"
             text = row.note or f"{row.metric} = {row.value_text} ({row.status})"
             if row.status == "fail":
-                suite.case(label, outcome="failure", message=text, body=f"value {row.value_text}, bound {row.bounds_text}")
+                suite.case(label, outcome="failure", message=text,
+                           body=f"value {row.value_text}, bound {row.bounds_text}")
             else:
                 suite.case(label, output=f"[{row.status}] {text}")
         errored = record is not None and record.status == "error"

@@ -208,7 +208,8 @@ def grouped_bar_figure(groups: Mapping[str, Mapping[str, float]], *, title: str 
     """
     scaled: dict[str, dict[str, float]] = {}
     for method, values in groups.items():
-        clean = {str(k): abs(float(v)) for k, v in values.items() if v is not None and not isinstance(v, bool)}
+        clean = {str(k): abs(float(v)) for k, v in values.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
         peak = max(clean.values(), default=0.0) or 1.0
         scaled[str(method)] = {k: v / peak for k, v in clean.items()}
     features = sorted({f for vals in scaled.values() for f in vals},
@@ -218,7 +219,8 @@ def grouped_bar_figure(groups: Mapping[str, Mapping[str, float]], *, title: str 
         fig.add_trace(go.Bar(name=_t(method), y=[_t(f) for f in features], x=[vals.get(f) for f in features],
                              orientation="h", marker_color=PALETTE[i % len(PALETTE)],
                              hovertemplate="%{y}: %{x:.3f}<extra>" + _t(method) + "</extra>"))
-    _layout(fig, title, "importance (scaled, max = 1)", "", height=max(240, 100 + 18 * len(features) * max(1, len(scaled))))
+    height = max(240, 100 + 18 * len(features) * max(1, len(scaled)))
+    _layout(fig, title, "importance (scaled, max = 1)", "", height=height)
     fig.update_layout(barmode="group")
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
@@ -244,7 +246,8 @@ def curve_figure(x: Sequence[float], series: Mapping[str, Sequence[float]], *,
         InvalidInputError: a series or band whose length differs from ``x``.
 
     Example:
-        >>> fig = curve_figure([0, 0.1], {"PGD": [0.9, 0.6]}, bands={"PGD": {"lower": [0.88, 0.55], "upper": [0.92, 0.65]}})
+        >>> band = {"PGD": {"lower": [0.88, 0.55], "upper": [0.92, 0.65]}}
+        >>> fig = curve_figure([0, 0.1], {"PGD": [0.9, 0.6]}, bands=band)
     """
     xs = _num(x)
     fig = go.Figure()

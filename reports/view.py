@@ -2,8 +2,8 @@
 
 Example:
     >>> from audit import AuditResult                       # doctest: +SKIP
-    >>> view = build_view(AuditResult.from_json("runs/demo/result.json"))
-    >>> view.summary.passed, [s.title for s in view.sections]
+    >>> view = build_view(AuditResult.from_json("runs/demo/result.json"))  # doctest: +SKIP
+    >>> view.summary.passed, [s.title for s in view.sections]  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def build_view(result: AuditResult, *, title: str | None = None) -> ReportView:
 
     Example:
         >>> view = build_view(result)        # doctest: +SKIP
-        >>> view.summary.passed, view.sections[0].figures[0].figure.show()
+        >>> view.summary.passed, view.sections[0].figures[0].figure.show()  # doctest: +SKIP
     """
     if not isinstance(result, AuditResult):
         raise InvalidTypeError(f"The 'result' argument must be an audit.AuditResult. Got {type(result).__name__}.")
@@ -151,7 +151,9 @@ def build_view(result: AuditResult, *, title: str | None = None) -> ReportView:
     sections = []
     for index, (name, record) in enumerate(result.checks.items()):
         if not isinstance(record, CheckRecord):
-            raise InvalidTypeError(f"The result's 'checks[{name!r}]' must be a CheckRecord. Got {type(record).__name__}.")
+            raise InvalidTypeError(
+                f"The result's 'checks[{name!r}]' must be a CheckRecord. Got {type(record).__name__}."
+            )
         sections.append(build_section(name, index, record, result.metrics.get(name),
                                       [f for f in ordered if f.check == name], class_names))
     return ReportView(title=title or _default_title(result), schema_version=result.schema_version,

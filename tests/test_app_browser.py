@@ -174,7 +174,7 @@ def test_dashboard_end_to_end(page: object, server: tuple[str, Path]) -> None:
 
     # 3. downloads: the JSON result
     with page.expect_download() as info:  # type: ignore[attr-defined]
-        page.get_by_role("button", name="⬇ JSON result").click()  # type: ignore[attr-defined]
+        page.get_by_role("button", name="JSON result").click()  # type: ignore[attr-defined]
     saved = Path(info.value.path())
     assert json.loads(saved.read_text())["schema_version"].startswith("1.")
 

@@ -205,3 +205,10 @@ def test_tiny_real_gan_through_run_audit(digits: Dataset) -> None:
     assert m["fid"] > m["fid_real_baseline"]
     assert len(m["curves"]["mode_coverage"]["x"]) == len(gan.snapshots) == 1
     assert len(m["images"]) <= 40
+
+
+def test_same_seed_gives_the_same_metrics(digits: Dataset) -> None:
+    gan = _fake_gan(digits, BankGenerator(digits.val.x, digits.val.y))
+    first, _ = _run(gan, digits, n_samples=60)
+    second, _ = _run(gan, digits, n_samples=60)
+    assert json.dumps(first) == json.dumps(second)

@@ -114,3 +114,32 @@ def test_black_box_model_has_no_energy_and_bad_option_is_named(trained_cnn):
     assert result.checks["ood"].status == "error" and "'cifar'" in result.checks["ood"].reason
     with pytest.raises(ConfigError, match="near_ood_dataset"):
         _run(net, ds, near_ood_dataset=3)
+
+
+def test_near_ood_uses_the_other_bundled_image_set():
+    from models import load_dataset
+
+    ds = load_dataset("mnist", max_rows=400)
+    torch.manual_seed(0)
+    net = CNN(CNNConfig(in_channels=1, n_classes=10, channels=(4, 8), hidden=16, dropout=0.0))
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    xt, yt = torch.as_tensor(ds.train.x), torch.as_tensor(ds.train.y)
+    for _ in range(6):
+        for i in range(0, len(xt), 32):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(xt[i:i + 32]), yt[i:i + 32]).backward()
+            opt.step()
+    net.eval()
+    m = _run(net, ds, n_samples=80).metrics["ood"]
+    assert m["near_ood_dataset"] == "fashion_mnist" and "energy_near_ood_auroc" in m
+    # oracle: the AUROC recomputed from the model's max softmax on the test rows and on the same Fashion-MNIST rows
+    other = load_dataset("fashion_mnist", seed=0, max_rows=80)
+    near = np.concatenate([other.train.x, other.val.x, other.test.x])[:80]
+    with torch.no_grad():
+        msp_in = torch.softmax(net(torch.as_tensor(ds.test.x[:80])), 1).numpy().max(1)
+        msp_out = torch.softmax(net(torch.as_tensor(near)), 1).numpy().max(1)
+    assert len(ds.test.x) == 80
+    assert m["near_ood_auroc"] == pytest.approx(ood_auroc(msp_in, msp_out), abs=1e-6)
+    assert [r[0] for r in m["tables"]["detection"]["rows"]] == ["noise", "shift", "near_ood"]
+    off = _run(net.eval(), ds, n_samples=40, near_ood_dataset="none").metrics["ood"]
+    assert off["near_ood_dataset"] is None and "near_ood_auroc" not in off

@@ -93,7 +93,8 @@ def test_figures_are_embedded_as_parseable_json(page):
         spec = json.loads(body)
         assert spec["data"] and "layout" in spec
     labels = [json.loads(body) for attrs, body in specs if "importance" in body]
-    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in trace.get("y", []) for spec in labels for trace in spec["data"])
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert any(escaped in trace.get("y", []) for spec in labels for trace in spec["data"])
 
 
 def test_script_json_cannot_close_the_script_element():

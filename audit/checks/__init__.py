@@ -1,6 +1,10 @@
 """Built-in checks, registered explicitly in run order (explanations before the checks that read them)."""
 from __future__ import annotations
 
+from audit.checks.data_profile import DataProfileCheck
+from audit.checks.error_analysis import ErrorAnalysisCheck
+from audit.checks.generative import GenerativeCheck
+from audit.checks.performance import PerformanceCheck
 from audit.checks.base import AuditContext, Check, CheckOutput, stratified_sample, validate_options
 from audit.registry import REGISTRY, Registry
 
@@ -16,8 +20,9 @@ def register_builtin_checks(registry: Registry) -> Registry:
 
 
 def _builtin_checks() -> list[Check]:
-    checks: list[Check] = []
-    # Each line: one module, one or more checks. Order matters: later checks may read earlier metrics/artifacts.
+    # Order matters: later checks may read earlier metrics/artifacts (fairness reads explanations).
+    checks: list[Check] = [PerformanceCheck(), DataProfileCheck(), ErrorAnalysisCheck()]
+    checks += [GenerativeCheck()]
     return checks
 
 

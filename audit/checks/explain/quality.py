@@ -109,7 +109,8 @@ def relative_infidelity(forward: nn.Module, x: np.ndarray, target: np.ndarray, a
         seed: perturbation draws (the same for both terms).
 
     Returns:
-        Per row, in [0, 1] for a consistent estimate.
+        Per row, in [0, 1] for a consistent estimate; NaN where the score does not move under the perturbations
+        (a saturated prediction: nothing to explain).
     """
     device = _device(forward)
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
@@ -125,7 +126,7 @@ def relative_infidelity(forward: nn.Module, x: np.ndarray, target: np.ndarray, a
     with torch.no_grad(), seeded_global_rngs(seed):
         energy = infidelity(forward, perturb, xt, torch.zeros_like(at), target=tt, n_perturb_samples=n_perturb)
     infid, energy = infid.double().cpu().numpy(), energy.double().cpu().numpy()
-    return np.where(energy > 1e-12, infid / np.maximum(energy, 1e-12), 0.0)
+    return np.where(energy > 1e-10, infid / np.maximum(energy, 1e-10), np.nan)
 
 
 def max_sensitivity(explain: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray, target: np.ndarray,
@@ -142,10 +143,12 @@ def max_sensitivity(explain: Callable[[np.ndarray, np.ndarray], np.ndarray], x: 
     """
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
 
-    def explanation_func(inputs: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
-        inputs = inputs[0] if isinstance(inputs, tuple) else inputs
-        out = explain(inputs.detach().cpu().numpy().astype(np.asarray(x).dtype), target.cpu().numpy())
-        return torch.as_tensor(np.asarray(out), dtype=torch.float32)
+    def explanation_func(inputs: torch.Tensor | tuple[torch.Tensor, ...],
+                         target: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        rows = inputs[0] if isinstance(inputs, tuple) else inputs
+        out = explain(rows.detach().cpu().numpy().astype(np.asarray(x).dtype), target.cpu().numpy())
+        result = torch.as_tensor(np.asarray(out), dtype=torch.float32)
+        return (result,) if isinstance(inputs, tuple) else result  # captum iterates a tuple in, a tuple out
 
     with seeded_global_rngs(seed):
         result = sensitivity_max(explanation_func, xt, perturb_radius=radius, n_perturb_samples=n_perturb,

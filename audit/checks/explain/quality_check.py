@@ -92,9 +92,10 @@ def _measure(name: str, ws: ExplanationSet, rows: np.ndarray, o: dict[str, Any],
     grouped = w.kind == "tabular" and name in _GROUPED
     if w.kind != "text" and not grouped:
         forward = _forward(name, w)
-        out["infidelity"] = float(np.mean(q.relative_infidelity(
-            forward, x, t, ws.attributions[name][sel], noise=o["infidelity_noise"], n_perturb=o["infidelity_samples"],
-            seed=seed)))
+        infid = q.relative_infidelity(forward, x, t, ws.attributions[name][sel], noise=o["infidelity_noise"],
+                                      n_perturb=o["infidelity_samples"], seed=seed)
+        if np.isfinite(infid).any():
+            out["infidelity"] = float(np.nanmean(infid))
     if w.kind != "text":
         explain = _Explainer(name, w)
         out["sensitivity"] = float(np.mean(q.max_sensitivity(explain, x, t, radius=o["sensitivity_radius"],

@@ -11,6 +11,7 @@ Each is reported as a before/after table of accuracy against the disparity it ta
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,10 +221,12 @@ class MitigationCheck:
                 plain = LogisticRegression(max_iter=500).fit(x_train, train.y)
                 eg = reductions.ExponentiatedGradient(base, constraints=getattr(reductions, moment)(), eps=float(options["eps"]),
                                                       max_iter=int(options["max_iter"]))
-                eg.fit(x_train, np.asarray(train.y), sensitive_features=g_train.astype(str))
+                with warnings.catch_warnings():  # fairlearn's own pandas deprecation notices, not the user's
+                    warnings.filterwarnings("ignore", module=r"fairlearn\.")
+                    eg.fit(x_train, np.asarray(train.y), sensitive_features=g_train.astype(str))
+                    after_eg = np.asarray(eg.predict(x_test, random_state=seed))
                 red = {"before": _score(y_test, plain.predict(x_test), g_test, target, mg),
-                       "after": _score(y_test, np.asarray(eg.predict(x_test, random_state=seed)), g_test, target, mg),
-                       "estimator": eg}
+                       "after": _score(y_test, after_eg, g_test, target, mg), "estimator": eg}
         metrics = _layout(post, red, thresholds, feature, target, options, len(fit), len(test), int((~known).sum()))
         findings = [Finding(self.name, "info",
                             f"ThresholdOptimizer ({options['constraints']} on '{feature}'): {target.replace('_', ' ')} "
