@@ -173,13 +173,25 @@ def _group(section: SectionView, group: str, items: Any) -> None:
 
 
 def _fill(section: SectionView, metrics: Mapping[str, Any], class_names: list[str]) -> None:
-    """Everything but the headline scalars, in the order the check wrote it."""
+    """Everything but the headline scalars, in the order the check wrote it.
+
+    A bare ``confusion_matrix`` (k x k list) becomes a heat map unless a confusion table already shows it; a
+    top-level ``class_names`` list only labels that matrix.
+    """
+    tables = metrics.get("tables")
+    has_confusion_table = isinstance(tables, Mapping) and any("confusion" in str(k).lower() for k in tables)
+    own_names = metrics.get("class_names")
+    names_ok = isinstance(own_names, list) and all(isinstance(n, (str, int)) for n in own_names)
+    if names_ok:
+        class_names = [str(n) for n in own_names]
     for key, value in metrics.items():
         if key in _CONVENTIONS:
             _group(section, key, value)
-        elif is_scalar(value):
+        elif is_scalar(value) or (key == "class_names" and names_ok):
             continue
         elif key == "confusion_matrix" and _is_square_numbers(value):
+            if has_confusion_table:
+                continue
             labels = class_names if len(class_names) == len(value) else [str(i) for i in range(len(value))]
             section.figures.append(FigureView(key=key, title="Confusion matrix", kind="confusion",
                                               figure=plots.confusion_matrix_figure(value, labels)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -143,38 +144,28 @@ def test_dashboard_end_to_end(page: object, server: tuple[str, Path]) -> None:
     runs = [p for p in out.iterdir() if "quick-demo-adult-mlp" in p.name]
     assert len(runs) == 1 and (runs[0] / "result.json").is_file() and (runs[0] / "model" / "metadata.json").is_file()
 
-    # 2. every tab, with its key element
+    # 2. every tab, with its key element (checks that did not run say so in their tab)
+    panel = "[data-testid='stTabPanel']:visible"
     expectations = {
         "Summary": "text=Worst findings",
-        "Performance": "[data-testid='stTabPanel'] >> visible=true",
-        "Explanations": "[data-testid='stTabPanel'] >> visible=true",
-        "Fairness": "[data-testid='stTabPanel'] >> visible=true",
-        "Robustness": "[data-testid='stTabPanel'] >> visible=true",
-        "Calibration & OOD": "[data-testid='stTabPanel'] >> visible=true",
-        "Generative": "[data-testid='stTabPanel'] >> visible=true",
-        "What-if": "text=Edit the features",
-        "Compare": "text=Compare against (the older run)",
-        "Other checks": "[data-testid='stTabPanel'] >> visible=true",
+        "What-if": f"{panel} .js-plotly-plot",
+        "Compare": "text=Only what changed",
     }
     for i, label in enumerate(TABS):
         _tab(page, label).click()  # type: ignore[attr-defined]
         _idle(page)
-        page.locator(expectations[label]).first.wait_for()  # type: ignore[attr-defined]
+        page.locator(expectations.get(label, f"{panel} [data-testid='stVerticalBlock'] >> nth=0")).first.wait_for()  # type: ignore[attr-defined]
         assert _tab(page, label).get_attribute("aria-selected") == "true"  # type: ignore[attr-defined]
         assert page.locator("[data-testid='stException']").count() == 0  # type: ignore[attr-defined]
+        text = page.locator(panel).first.inner_text()  # type: ignore[attr-defined]
+        assert text.strip(), f"the {label} tab is empty"
+        if label == "What-if":
+            assert "Prediction" in text and "Counterfactual" in text
         _shot(page, f"{i + 2:02d}-tab-{label.lower().replace(' & ', '-').replace(' ', '-')}")
-    # the What-if tab shows a prediction and an attribution chart; Compare shows the diff table
-    _tab(page, "What-if").click()  # type: ignore[attr-defined]
-    _idle(page)
-    page.get_by_text("Prediction", exact=True).first.wait_for()  # type: ignore[attr-defined]
-    page.locator(".js-plotly-plot").first.wait_for()  # type: ignore[attr-defined]
-    _tab(page, "Compare").click()  # type: ignore[attr-defined]
-    _idle(page)
-    page.get_by_text("Only what changed").wait_for()  # type: ignore[attr-defined]
 
     # 3. downloads: the JSON result
     with page.expect_download() as info:  # type: ignore[attr-defined]
-        page.get_by_role("button", name="JSON result").click()  # type: ignore[attr-defined]
+        page.get_by_role("button", name=re.compile("JSON result")).click()  # type: ignore[attr-defined]
     saved = Path(info.value.path())
     assert json.loads(saved.read_text())["schema_version"].startswith("1.")
 

@@ -247,3 +247,17 @@ def test_plot_labels_are_escaped_for_plotly():
     assert fig.layout.title.text == "&lt;i&gt;t&lt;/i&gt;"
     assert list(fig.data[0].error_x.array) == pytest.approx([0.1, 0.1])
     assert list(fig.data[0].error_x.arrayminus) == pytest.approx([0.1, 0.05])
+
+
+def test_bare_confusion_matrix_and_class_names():
+    data = sample_dict()
+    perf = data["metrics"]["performance"]
+    perf["confusion_matrix"] = [[280, 22], [42, 56]]
+    perf["class_names"] = ["low", "high"]
+    section = build_view(AuditResult.from_dict(data)).sections[0]
+    assert [f.kind for f in section.figures] == ["confusion", "curve"]   # the table already shows it: no duplicate
+    assert section.details == []                                          # class_names only label the matrix
+    del perf["tables"]["confusion_matrix"]
+    section = build_view(AuditResult.from_dict(data)).sections[0]
+    assert [f.kind for f in section.figures] == ["curve", "confusion"]
+    assert list(section.figures[1].figure.data[0].x) == ["low", "high"]

@@ -11,6 +11,7 @@ Example:
     >>> frames["sex"].disparities["demographic_parity_difference"].value
     0.5
 """
+from audit.checks.base import Check
 from audit.checks.fairness._bootstrap import bootstrap_cell_sums, percentile_interval
 from audit.checks.fairness._flips import FlipResult, counterfactual_flips
 from audit.checks.fairness._groups import (
@@ -74,6 +75,6 @@ __all__ = [
 ]
 
 
-def fairness_checks() -> list:
+def fairness_checks() -> list[Check]:
     """The five fairness checks, in run order."""
     return [FairnessCheck(), ProxiesCheck(), FairnessProbesCheck(), ClassDisparityCheck(), MitigationCheck()]

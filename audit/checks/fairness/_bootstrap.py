@@ -39,21 +39,32 @@ class BootstrapChunk:
 def resample_chunk(chunk: BootstrapChunk) -> tuple[np.ndarray, np.ndarray | None]:
     """Counts (and weight sums) per cell of each resample in a chunk: arrays (n_resamples, n_cells).
 
-    Module-level so that process-based executors can pickle it.
+    With weights in [0, 1], counts and sums come from ONE weighted ``np.bincount`` of ``weight + scale`` (``scale``
+    a power of two above twice the row count): a cell's total is ``scale * count + sum`` with ``sum < count <=
+    scale / 2``, so the count is recovered exactly and the sum to about 1e-7. Module-level so that process-based
+    executors can pickle it.
     """
     n = len(chunk.cells)
     rng = np.random.default_rng([chunk.seed, chunk.index])
-    idx = rng.integers(0, n, size=(chunk.n_resamples, n), dtype=np.int64 if n > 2**31 - 1 else np.int32)
-    flat = chunk.cells[idx].astype(np.int64)
-    flat += (np.arange(chunk.n_resamples, dtype=np.int64) * chunk.n_cells)[:, None]
-    flat = flat.ravel()
     size = chunk.n_resamples * chunk.n_cells
-    counts = np.bincount(flat, minlength=size).reshape(chunk.n_resamples, chunk.n_cells)
-    sums = None
-    if chunk.weights is not None:
+    small = size < 2**31 - 1 and n < 2**31 - 1
+    idx = rng.integers(0, n, size=(chunk.n_resamples, n), dtype=np.int32 if small else np.int64)
+    offsets = np.arange(chunk.n_resamples, dtype=np.int32 if small else np.int64) * chunk.n_cells
+    flat = chunk.cells.astype(offsets.dtype, copy=False)[idx]
+    flat += offsets[:, None]
+    flat = flat.ravel()
+    if chunk.weights is None:
+        return np.bincount(flat, minlength=size).reshape(chunk.n_resamples, chunk.n_cells), None
+    if chunk.weights.min(initial=0.0) < 0 or chunk.weights.max(initial=0.0) > 1:
+        counts = np.bincount(flat, minlength=size)
         sums = np.bincount(flat, weights=chunk.weights[idx].ravel(), minlength=size)
-        sums = sums.reshape(chunk.n_resamples, chunk.n_cells)
-    return counts, sums
+    else:
+        scale = float(2 ** int(np.ceil(np.log2(2 * n + 2))))
+        total = np.bincount(flat, weights=(chunk.weights + scale)[idx].ravel(), minlength=size)
+        counts = np.rint(total / scale - 0.25)
+        sums = np.maximum(total - counts * scale, 0.0)
+    shape = (chunk.n_resamples, chunk.n_cells)
+    return counts.reshape(shape), sums.reshape(shape)
 
 
 def bootstrap_cell_sums(cells: np.ndarray, weights: np.ndarray | None, n_cells: int, n_boot: int, seed: int, *,

@@ -87,17 +87,26 @@ def sweep(ctx: AuditContext, template: AttackJob, x: np.ndarray, target: np.ndar
     def report(done: int, message: str) -> None:
         ctx.progress(start + (stop - start) * done / (len(configs) + 1), message)
 
-    clean = merge(ctx.executor.map(run_attack_job, chunk_jobs(replace(template, attack="none"), x, target, extra,
-                                                              chunk, mask)))
-    report(1, "clean outputs")
-    runs: list[Run] = []
-    for i, (label, attack, norm, budget) in enumerate(configs):
+    groups = [chunk_jobs(replace(template, attack="none"), x, target, extra, chunk, mask)]
+    for label, attack, norm, budget in configs:
         radius = budget * plan.scale
         step = default_step_size(radius, plan.steps, norm, plan.n_active, plan.step_scale)
-        keep = bool(keep_adv and keep_adv(Run(label, norm, budget, clean)))
+        keep = bool(keep_adv and keep_adv(Run(label, norm, budget, _EMPTY)))
         job = replace(template, attack=attack, norm=norm, radius=radius, step_size=step, steps=plan.steps,
                       keep_adv=keep)
-        outcome = merge(ctx.executor.map(run_attack_job, chunk_jobs(job, x, target, extra, chunk, mask)))
-        runs.append(Run(label, norm, budget, outcome))
-        report(i + 2, f"{label} {budget:g}")
-    return clean, runs
+        groups.append(chunk_jobs(job, x, target, extra, chunk, mask))
+    if ctx.executor.backend == "sequential" or ctx.executor.n_jobs == 1:
+        outcomes = []  # one map per attack and budget: the progress bar moves as they finish
+        for i, jobs in enumerate(groups):
+            outcomes.append(merge(ctx.executor.map(run_attack_job, jobs)))
+            report(i + 1, "clean outputs" if i == 0 else f"{configs[i - 1][0]} {configs[i - 1][3]:g}")
+    else:  # one map over every job: workers start once and stay busy
+        flat = ctx.executor.map(run_attack_job, [job for jobs in groups for job in jobs])
+        bounds = np.cumsum([0] + [len(jobs) for jobs in groups])
+        outcomes = [merge(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        report(len(groups), "attacks done")
+    runs = [Run(label, norm, budget, out) for (label, _, norm, budget), out in zip(configs, outcomes[1:])]
+    return outcomes[0], runs
+
+
+_EMPTY = AttackOutcome(outputs=np.zeros(0), linf=np.zeros(0), l2=np.zeros(0))

@@ -1,0 +1,484 @@
+"""Inside a deepaudit GAN: what its discriminator looks at and how smooth its latent space is.
+
+Discriminator: captum Integrated Gradients and Saliency (the explanation checks' own functions) of the "real" logit
+with respect to the image, on a few real training images and generated samples of the same classes; the share of
+|attribution| in the image centre; the rank correlation of the mean real and mean generated attribution maps; the
+mean real-probability on real and generated images and the AUROC of telling them apart.
+Latent space: linear paths between two seeded noise vectors per class (smoothness = mean step / endpoint distance,
+1 / (k - 1) for a generator linear in z) and a class sweep at fixed noise.
+
+Complements ``generative`` (sample quality, coverage, memorisation), which it does not repeat.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import expit
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from audit.checks.base import AuditContext, CheckOutput, stratified_sample
+from audit.checks.explain import _aggregate as agg
+from audit.checks.explain.captum_ import integrated_gradients, saliency
+from audit.errors import CheckNotApplicable, InvalidInputError
+from audit.results import Finding
+
+__all__ = ["GenerativeInsightCheck", "TraversalStats", "centre_mask", "region_share", "rank_correlation",
+           "traversal_stats", "real_fake_auroc"]
+
+_OPT = "options.generative_insight"
+_MAX_WIDTH = 28 * 8  # widest composite image, in pixels
+_ZERO = 1e-6  # L2 distance under which two images count as identical
+
+
+# ---------------------------------------------------------------------------------------------- pure metrics
+def centre_mask(height: int, width: int, fraction: float = 0.5) -> np.ndarray:
+    """The central rectangle spanning ``fraction`` of each side, as a boolean (height, width) mask.
+
+    Args:
+        height: image height (>= 1).
+        width: image width (>= 1).
+        fraction: share of each side covered, in (0, 1] (0.5: the middle half of the rows and of the columns).
+
+    Returns:
+        The mask (28 x 28 at 0.5: rows and columns 7..20).
+
+    Raises:
+        InvalidInputError: a size < 1 or a fraction outside (0, 1].
+
+    Example:
+        >>> int(centre_mask(8, 8).sum())
+        16
+    """
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidInputError(f"The '{name}' argument must be an int >= 1. Got {value!r} instead.")
+    if not 0.0 < float(fraction) <= 1.0:
+        raise InvalidInputError(f"The 'fraction' argument must lie in (0, 1]. Got {fraction!r} instead.")
+
+    def span(n: int) -> slice:
+        size = max(1, int(round(n * float(fraction))))
+        start = (n - size) // 2
+        return slice(start, start + size)
+
+    mask = np.zeros((int(height), int(width)), dtype=bool)
+    mask[span(int(height)), span(int(width))] = True
+    return mask
+
+
+def region_share(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Share of each map's total |attribution| that falls inside ``mask``.
+
+    Args:
+        maps: attribution maps (n, h, w).
+        mask: boolean (h, w).
+
+    Returns:
+        (n,) shares in [0, 1]; NaN for an all-zero map.
+
+    Raises:
+        InvalidInputError: the shapes do not match.
+    """
+    a = np.abs(np.asarray(maps, dtype=np.float64))
+    m = np.asarray(mask, dtype=bool)
+    if a.ndim != 3 or a.shape[1:] != m.shape:
+        raise InvalidInputError(f"The 'maps' argument must be (n, {m.shape[0] if m.ndim == 2 else 'h'}, "
+                                f"{m.shape[1] if m.ndim == 2 else 'w'}) like 'mask' {m.shape}. Got {a.shape} instead.")
+    total = a.sum(axis=(1, 2))
+    inside = a[:, m].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman rank correlation of two maps (flattened); None when either is constant.
+
+    Raises:
+        InvalidInputError: the maps differ in size.
+    """
+    x, y = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise InvalidInputError(f"The maps must have the same size. Got {x.size} and {y.size} values instead.")
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(spearmanr(x, y).statistic)
+
+
+@dataclass(frozen=True)
+class TraversalStats:
+    """Distances along one latent path of k images.
+
+    Attributes:
+        steps: L2 distance between consecutive images (k - 1,).
+        endpoint: L2 distance between the first and last image.
+        smoothness: mean step / endpoint (1 / (k - 1) for images linear in z; 0.0 when the images never change;
+            None when the path returns to its start).
+        path_ratio: path length / endpoint (>= 1; 1 for a straight path), None when the endpoint distance is 0.
+        max_step_share: largest step / endpoint, None when the endpoint distance is 0.
+        ignored: the images do not change along the path (the generator ignores z).
+    """
+
+    steps: np.ndarray
+    endpoint: float
+    smoothness: float | None
+    path_ratio: float | None
+    max_step_share: float | None
+    ignored: bool
+
+
+def traversal_stats(frames: np.ndarray) -> TraversalStats:
+    """Smoothness of a latent path from its images.
+
+    Args:
+        frames: the k >= 2 images along the path, in order (k, ...).
+
+    Returns:
+        The ``TraversalStats``.
+
+    Raises:
+        InvalidInputError: fewer than 2 images.
+
+    Example:
+        >>> traversal_stats(np.linspace(0, 1, 5)[:, None]).smoothness
+        0.25
+    """
+    f = np.asarray(frames, dtype=np.float64)
+    if f.ndim < 2 or len(f) < 2:
+        raise InvalidInputError(f"The 'frames' argument must hold at least 2 images (k, ...). Got shape {f.shape}.")
+    flat = f.reshape(len(f), -1)
+    steps = np.linalg.norm(np.diff(flat, axis=0), axis=1)
+    endpoint = float(np.linalg.norm(flat[-1] - flat[0]))
+    ignored = bool(steps.max() < _ZERO)
+    if endpoint < _ZERO:
+        return TraversalStats(steps, endpoint, 0.0 if ignored else None, None, None, ignored)
+    return TraversalStats(steps, endpoint, float(steps.mean() / endpoint), float(steps.sum() / endpoint),
+                          float(steps.max() / endpoint), ignored)
+
+
+def real_fake_auroc(real_scores: np.ndarray, fake_scores: np.ndarray) -> float:
+    """AUROC of telling real from generated images by the discriminator's score (1: perfectly apart, 0.5: chance).
+
+    Raises:
+        InvalidInputError: either set is empty.
+    """
+    r, f = np.asarray(real_scores, dtype=np.float64).ravel(), np.asarray(fake_scores, dtype=np.float64).ravel()
+    if r.size == 0 or f.size == 0:
+        raise InvalidInputError(f"Both score sets must be non-empty. Got {r.size} real and {f.size} generated.")
+    return float(roc_auc_score(np.r_[np.ones(r.size), np.zeros(f.size)], np.r_[r, f]))
+
+
+# ---------------------------------------------------------------------------------------------- the check
+@dataclass(frozen=True)
+class GenerativeInsightCheck:
+    """Discriminator attributions and real/fake separability; latent traversals and a class sweep."""
+
+    name: str = "generative_insight"
+    title: str = "Generative model: discriminator focus and latent space"
+    kinds: frozenset[str] = frozenset({"image"})
+    tasks: frozenset[str] = frozenset({"generative"})
+    needs: frozenset[str] = frozenset({"generator"})
+    default_options: Mapping[str, Any] = field(default_factory=lambda: {
+        "n_scored": 500,  # real training (and held-out) images and as many samples scored by the discriminator
+        "n_explain": 4,  # real training images and as many samples (same classes) explained; 0 skips attributions
+        "ig_steps": 32,  # Integrated Gradients steps (baseline: a black image)
+        "centre_fraction": 0.5,  # the centre: the middle fraction of each side (0.5: a quarter of the pixels)
+        "auroc_warning": 0.98,  # warn when the discriminator tells samples from real images with AUROC >= this
+        "k": 8,  # images along each latent path, endpoints included
+        "n_traversal_classes": 3,  # classes (evenly spaced) with a latent path
+        "max_path_ratio": 3.0,  # warn when the mean path length / endpoint distance exceeds this (rough latent)
+    })
+
+    def run(self, ctx: AuditContext, options: Mapping[str, Any]) -> CheckOutput:
+        """Explain the discriminator and traverse the generator of ``ctx.model.trained``."""
+        _validate(options)
+        trained = getattr(ctx.model, "trained", None)
+        if trained is None or getattr(trained, "family", None) != "gan" or not isinstance(trained.module, nn.Module):
+            raise CheckNotApplicable("needs a deepaudit GAN (a TrainedModel of family 'gan')")
+        ds = ctx.dataset
+        gen_classes = int(getattr(trained.config, "n_classes", 1))
+        conditional = gen_classes == ds.n_classes and gen_classes > 1
+        names = [str(c) for c in ds.class_names] if conditional else [f"class {c}" for c in range(gen_classes)]
+        metrics: dict[str, Any] = {"conditional": conditional}
+        images: dict[str, Any] = {}
+        tables: dict[str, Any] = {}
+        artifacts: dict[str, Any] = {}
+        disc = getattr(trained, "discriminator", None)
+        if isinstance(disc, nn.Module):
+            ctx.progress(0.05, "discriminator scores")
+            _discriminator_part(ctx, trained, disc, options, conditional, names, metrics, images, tables, artifacts)
+        else:
+            metrics.update({"real_fake_auroc": None, "real_prob_real": None, "real_prob_fake": None})
+        ctx.progress(0.7, "latent traversals")
+        curves = _latent_part(ctx, trained, options, gen_classes, names, metrics, images, tables, artifacts)
+        metrics.update({"tables": tables, "curves": curves, "images": images})
+        ctx.progress(1.0, "done")
+        return CheckOutput(metrics=metrics, findings=self._findings(metrics, options), artifacts=artifacts)
+
+    def _findings(self, m: Mapping[str, Any], options: Mapping[str, Any]) -> list[Finding]:
+        out: list[Finding] = []
+        auroc, limit = m["real_fake_auroc"], float(options["auroc_warning"])
+        if auroc is None:
+            out.append(Finding(self.name, "info", "The model has no discriminator: its attributions and real/fake "
+                               "scores were skipped."))
+        elif auroc >= limit:
+            out.append(Finding(
+                self.name, "warning",
+                f"The discriminator tells generated samples from real training images almost perfectly (AUROC "
+                f"{auroc:.3f} >= {limit:g}; mean real-probability {m['real_prob_real']:.2f} real vs "
+                f"{m['real_prob_fake']:.2f} generated): the samples are easy to spot.",
+                metric="real_fake_auroc", value=auroc, threshold={"max": limit}))
+        else:
+            out.append(Finding(
+                self.name, "info",
+                f"The discriminator separates real from generated images with AUROC {auroc:.3f} (mean "
+                f"real-probability {m['real_prob_real']:.2f} real vs {m['real_prob_fake']:.2f} generated).",
+                metric="real_fake_auroc", value=auroc))
+        if m["latent_ignored"]:
+            out.append(Finding(
+                self.name, "warning",
+                "The generated images do not change along any latent path (every step has L2 distance 0): the "
+                "generator ignores its noise z, so all samples of a class are the same image.",
+                metric="traversal_endpoint_distance", value=m["traversal_endpoint_distance"],
+                threshold={"min": _ZERO}))
+        elif m["path_ratio"] is not None and m["path_ratio"] > float(options["max_path_ratio"]):
+            out.append(Finding(
+                self.name, "warning",
+                f"Rough latent space: latent paths are {m['path_ratio']:.2f}x as long as the straight distance "
+                f"between their ends (1 = smooth); the largest single step is {m['max_step_share']:.0%} of it.",
+                metric="path_ratio", value=m["path_ratio"], threshold={"max": float(options["max_path_ratio"])}))
+        return out
+
+
+def _validate(options: Mapping[str, Any]) -> None:
+    for key, low in (("n_scored", 2), ("n_explain", 0), ("ig_steps", 1), ("k", 2), ("n_traversal_classes", 1)):
+        if int(options[key]) < low:
+            raise InvalidInputError(f"The option '{_OPT}.{key}' must be an int >= {low}. Got {options[key]!r} instead.")
+    if not 0.0 < float(options["centre_fraction"]) < 1.0:
+        raise InvalidInputError(f"The option '{_OPT}.centre_fraction' must lie in (0, 1). "
+                                f"Got {options['centre_fraction']!r} instead.")
+    if not 0.5 < float(options["auroc_warning"]) <= 1.0:
+        raise InvalidInputError(f"The option '{_OPT}.auroc_warning' must lie in (0.5, 1]. "
+                                f"Got {options['auroc_warning']!r} instead.")
+    if float(options["max_path_ratio"]) < 1.0:
+        raise InvalidInputError(f"The option '{_OPT}.max_path_ratio' must be >= 1 (a path is never shorter than "
+                                f"the distance between its ends). Got {options['max_path_ratio']!r} instead.")
+
+
+# ---------------------------------------------------------------------------------------------- discriminator
+class _RealLogit(nn.Module):
+    """The discriminator's "real" logit for one class, as a (n, 1) score module (the explainers' form)."""
+
+    def __init__(self, discriminator: nn.Module, label: int) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+        self.label = int(label)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        labels = torch.full((images.shape[0],), self.label, dtype=torch.long, device=images.device)
+        return self.discriminator(images, labels).float().reshape(-1, 1)
+
+
+def _logits(disc: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
+    device = next(iter(disc.parameters()), torch.empty(0)).device
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            x = torch.as_tensor(np.ascontiguousarray(images[s:s + batch_size], dtype=np.float32), device=device)
+            y = torch.as_tensor(labels[s:s + batch_size], dtype=torch.long, device=device)
+            out.append(disc(x, y).float().reshape(-1).cpu())
+    return torch.cat(out).double().numpy()
+
+
+def _attributions(disc: nn.Module, images: np.ndarray, labels: np.ndarray, steps: int) -> dict[str, np.ndarray]:
+    """Per-pixel IG and Saliency maps (n, h, w) (channels summed) of the real logit, one captum call per class."""
+    x = np.asarray(images, dtype=np.float32)
+    maps = {"ig": np.zeros((len(x), *x.shape[2:])), "saliency": np.zeros((len(x), *x.shape[2:]))}
+    zero = np.zeros(len(x), dtype=np.int64)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        score = _RealLogit(disc, int(label))
+        ig, _ = integrated_gradients(score, x[rows], zero[rows], baseline=np.zeros_like(x[rows]), n_steps=steps)
+        maps["ig"][rows] = agg.to_feature_space(ig, "image")
+        maps["saliency"][rows] = agg.to_feature_space(saliency(score, x[rows], zero[rows]), "image")
+    return maps
+
+
+def _discriminator_part(ctx: AuditContext, trained: Any, disc: nn.Module, options: Mapping[str, Any],
+                        conditional: bool, names: list[str], metrics: dict[str, Any], images: dict[str, Any],
+                        tables: dict[str, Any], artifacts: dict[str, Any]) -> None:
+    ds = ctx.dataset
+    disc.to(ctx.model.device)
+    was_training = disc.training
+    disc.eval()
+    try:
+        y_train, y_test = np.asarray(ds.train.y), np.asarray(ds.test.y)
+        as_labels = (lambda y: np.asarray(y, dtype=np.int64)) if conditional else (lambda y: np.zeros(len(y), np.int64))
+        n, batch = int(options["n_scored"]), ctx.model.batch_size
+        idx = stratified_sample(y_train, n, ctx.rng("generative_insight-scored"))
+        held = stratified_sample(y_test, n, ctx.rng("generative_insight-heldout"))
+        labels = as_labels(y_train[idx])
+        fake = np.asarray(trained.sample(len(idx), labels=labels, seed=ctx.seed), dtype=np.float32)
+        if fake.shape[1:] != tuple(ds.train.x.shape[1:]):
+            raise InvalidInputError(f"The generator's images have shape {fake.shape[1:]}; the data's are "
+                                    f"{tuple(ds.train.x.shape[1:])}.")
+        s_real = _logits(disc, ds.train.x[idx], labels, batch)
+        s_fake = _logits(disc, fake, labels, batch)
+        s_held = _logits(disc, ds.test.x[held], as_labels(y_test[held]), batch)
+        metrics["real_fake_auroc"] = real_fake_auroc(s_real, s_fake)
+        metrics["real_prob_real"] = float(expit(s_real).mean())
+        metrics["real_prob_fake"] = float(expit(s_fake).mean())
+        metrics["real_prob_heldout"] = float(expit(s_held).mean())
+        tables["discriminator_scores"] = {
+            "title": "Discriminator's mean real-probability",
+            "columns": ["images", "n", "mean real-probability"],
+            "rows": [["real (training)", len(idx), metrics["real_prob_real"]],
+                     ["real (held-out test)", len(held), metrics["real_prob_heldout"]],
+                     ["generated (same classes)", len(idx), metrics["real_prob_fake"]]],
+            "note": f"AUROC of real (training) vs generated: {metrics['real_fake_auroc']:.3f} (0.5: indistinguishable).",
+        }
+        n_explain = int(options["n_explain"])
+        if n_explain == 0:
+            return
+        ctx.progress(0.3, "discriminator attributions")
+        e_idx = stratified_sample(y_train, n_explain, ctx.rng("generative_insight-explain"))
+        e_labels = as_labels(y_train[e_idx])
+        sets = {"real": ds.train.x[e_idx].astype(np.float32),
+                "fake": np.asarray(trained.sample(len(e_idx), labels=e_labels, seed=ctx.seed + 1), dtype=np.float32)}
+        maps = {kind: _attributions(disc, x, e_labels, int(options["ig_steps"])) for kind, x in sets.items()}
+        logits = {kind: _logits(disc, x, e_labels, batch) for kind, x in sets.items()}
+    finally:
+        disc.train(was_training)
+    artifacts.update({"attributions": maps, "explained": sets, "explained_labels": e_labels})
+    h, w = sets["real"].shape[2:]
+    mask = centre_mask(h, w, float(options["centre_fraction"]))
+    share = {(kind, m): region_share(maps[kind][m], mask) for kind in maps for m in ("ig", "saliency")}
+    mean_abs = {(kind, m): np.abs(maps[kind][m]).mean(axis=0) for kind in maps for m in ("ig", "saliency")}
+    metrics["centre_share_real"] = _nanmean(share["real", "ig"])
+    metrics["centre_share_fake"] = _nanmean(share["fake", "ig"])
+    metrics["centre_area_share"] = float(mask.mean())
+    metrics["attribution_rank_correlation"] = rank_correlation(mean_abs["real", "ig"], mean_abs["fake", "ig"])
+    corr_sal = rank_correlation(mean_abs["real", "saliency"], mean_abs["fake", "saliency"])
+    method_names = {"ig": "Integrated Gradients", "saliency": "Saliency"}
+    kind_names = {"real": "real (training)", "fake": "generated"}
+    rows = []
+    for (kind, m), values in share.items():
+        centre = _nanmean(values)
+        rows.append([method_names[m], kind_names[kind], centre, None if centre is None else 1.0 - centre,
+                     float(np.abs(maps[kind][m]).mean())])
+    tables["discriminator_attributions"] = {
+        "title": "Where the discriminator looks: share of |attribution| in the image centre",
+        "columns": ["method", "images", "centre share", "border share", "mean |attribution|"],
+        "rows": rows,
+        "note": f"Centre: the middle {float(options['centre_fraction']):.0%} of each side ({mask.mean():.0%} of the "
+                f"pixels). Rank correlation of mean real vs generated maps: IG "
+                f"{_fmt(metrics['attribution_rank_correlation'])}, Saliency {_fmt(corr_sal)}.",
+    }
+    for m in ("ig", "saliency"):
+        for kind in ("real", "fake"):
+            images[f"disc_{m}_mean_{kind}"] = agg.image_layout(
+                f"Discriminator {method_names[m]}: mean |attribution| on {kind_names[kind]} images",
+                f"Mean over {len(e_idx)} images.", mean_abs[kind, m], None)
+            for i in range(len(e_idx)):
+                heat = maps[kind][m][i]
+                top = float(np.abs(heat).max())
+                caption = (f"class {names[int(e_labels[i])]}; real logit {logits[kind][i]:.3f}; scaled to max "
+                           f"|attribution| 1 (raw {top:.3g}).")
+                images[f"disc_{m}_{kind}_{i}"] = agg.image_layout(
+                    f"Discriminator {method_names[m]}: {kind_names[kind]} image {i + 1}", caption,
+                    heat / top if top > 0 else heat, _gray(sets[kind][i]))
+
+
+# ---------------------------------------------------------------------------------------------- latent space
+def _generate(generator: nn.Module, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    device = next(iter(generator.parameters()), torch.empty(0)).device
+    was_training = generator.training
+    generator.eval()
+    try:
+        with torch.no_grad():
+            out = generator(torch.as_tensor(z, dtype=torch.float32, device=device),
+                            torch.as_tensor(labels, dtype=torch.long, device=device))
+    finally:
+        generator.train(was_training)
+    return out.float().cpu().double().numpy()
+
+
+def _latent_part(ctx: AuditContext, trained: Any, options: Mapping[str, Any], gen_classes: int, names: list[str],
+                 metrics: dict[str, Any], images: dict[str, Any], tables: dict[str, Any],
+                 artifacts: dict[str, Any]) -> dict[str, Any]:
+    k, d = int(options["k"]), int(trained.latent_dim)
+    n_paths = min(int(options["n_traversal_classes"]), gen_classes)
+    classes = np.unique(np.round(np.linspace(0, gen_classes - 1, n_paths)).astype(int))
+    rng = ctx.rng("generative_insight-traversal")
+    t = np.linspace(0.0, 1.0, k)[:, None]
+    stats, frames = {}, {}
+    for c in classes:
+        z0, z1 = rng.standard_normal((2, d))
+        frames[int(c)] = _generate(trained.module, (1 - t) * z0 + t * z1, np.full(k, c))
+        stats[int(c)] = traversal_stats(frames[int(c)])
+        for part, (_, _, strip) in enumerate(_strips(frames[int(c)])):
+            images[f"traversal_{int(c)}_{part}"] = {
+                "title": f"Latent traversal, class {names[int(c)]}" + (f" (part {part + 1})" if part else ""),
+                "caption": f"{k} images along a straight line between two seeded noise vectors; smoothness "
+                           f"{_fmt(stats[int(c)].smoothness)} (linear: {1 / (k - 1):.3f}).",
+                "kind": "grayscale", "data": strip}
+    sweep_z = np.tile(ctx.rng("generative_insight-sweep").standard_normal(d), (gen_classes, 1))
+    sweep = _generate(trained.module, sweep_z, np.arange(gen_classes))
+    for part, (first, stop, strip) in enumerate(_strips(sweep)):
+        images[f"class_sweep_{part}"] = {
+            "title": "Class sweep at one fixed noise vector" + (f" (part {part + 1})" if part else ""),
+            "caption": f"Classes {names[first]} to {names[stop - 1]}, left to right, all from the same z.",
+            "kind": "grayscale", "data": strip}
+    artifacts["traversals"] = frames
+    moving = [s for s in stats.values() if not s.ignored]
+    defined = [s for s in moving if s.smoothness is not None]
+    metrics["smoothness"] = float(np.mean([s.smoothness for s in defined])) if defined else 0.0
+    metrics["smoothness_linear"] = 1.0 / (k - 1)
+    metrics["path_ratio"] = float(np.mean([s.path_ratio for s in defined])) if defined else None
+    metrics["max_step_share"] = float(max(s.max_step_share for s in defined)) if defined else None
+    metrics["traversal_endpoint_distance"] = float(np.mean([s.endpoint for s in stats.values()]))
+    metrics["latent_ignored"] = not moving
+    flat = sweep.reshape(gen_classes, -1)
+    pair = np.linalg.norm(flat[:, None] - flat[None], axis=2)[np.triu_indices(gen_classes, 1)]
+    metrics["class_sweep_distance"] = float(pair.mean()) if pair.size else None
+    tables["traversal"] = {
+        "title": "Latent traversals: L2 distances along straight paths in z",
+        "columns": ["class", "endpoint distance", "mean step", "smoothness", "path length / endpoint", "largest step share"],
+        "rows": [[names[c], s.endpoint, float(s.steps.mean()), s.smoothness, s.path_ratio, s.max_step_share]
+                 for c, s in stats.items()],
+        "note": f"Smoothness = mean step / endpoint distance: {1 / (k - 1):.3f} when the images change linearly "
+                "along the path, larger for a rough latent space, 0 when they do not change at all.",
+    }
+    return {"traversal_steps": {"title": "Change between consecutive images along each latent path",
+                                "x_label": "step", "y_label": "L2 distance to the previous image",
+                                "x": list(range(1, k)),
+                                "series": {names[c]: [float(v) for v in s.steps] for c, s in stats.items()}}}
+
+
+# ---------------------------------------------------------------------------------------------- layout helpers
+def _gray(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image, dtype=np.float64)
+    img = img.mean(axis=0) if img.ndim == 3 else img
+    return agg.downsample(np.clip(img, 0.0, 1.0))
+
+
+def _strips(frames: np.ndarray) -> list[tuple[int, int, list[list[float]]]]:
+    """Frames side by side, at most ``_MAX_WIDTH`` pixels per strip: (first frame, stop frame, 2-D list) each."""
+    grays = [_gray(f) for f in frames]
+    per = max(1, _MAX_WIDTH // grays[0].shape[1])
+    return [(s, min(s + per, len(grays)), np.round(np.concatenate(grays[s:s + per], axis=1), 3).tolist())
+            for s in range(0, len(grays), per)]
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
