@@ -68,7 +68,7 @@ QUICK_OPTIONS: dict[str, Any] = {
 QUICK_JOB = AuditJob(
     label="quick-demo-adult-mlp",
     data={"source": "bundled", "name": "adult", "seed": 0, "max_rows": 1500},
-    family="mlp", epochs=3, seed=0, audit_rows=200,
+    family="mlp", epochs=15, seed=0, audit_rows=200,
 )
 
 

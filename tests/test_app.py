@@ -131,7 +131,7 @@ class Runs:
 
 def _make_run(out: Path, name: str, seed: int, thresholds: dict[str, Any]) -> tuple[Path, TrainedModel]:
     ds = load_dataset("adult", max_rows=600, seed=0)
-    tm = train_model("mlp", ds, seed=seed, device="cpu", epochs=2, progress=False)
+    tm = train_model("mlp", ds, seed=seed, device="cpu", epochs=8, progress=False)
     config = AuditConfig.from_dict({"seed": 0, "device": "cpu", "max_rows": 100, "thresholds": thresholds})
     result = run_audit(tm, ds, config, progress=False, registry=_registry())
     folder = out / name

@@ -126,6 +126,13 @@ def _idle(page: object) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
 
 
+def _charts_drawn(page: object) -> None:
+    """Wait until every plotly chart on the page has drawn its SVG (plotly.js loads after the skeleton)."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.offsetParent === null || c.querySelector('.main-svg'))", timeout=60_000)
+
+
 def _tab(page: object, label: str) -> object:
     return page.get_by_role("tab", name=label, exact=True)  # type: ignore[attr-defined]
 
@@ -161,6 +168,7 @@ def test_dashboard_end_to_end(page: object, server: tuple[str, Path]) -> None:
         assert text.strip(), f"the {label} tab is empty"
         if label == "What-if":
             assert "Prediction" in text and "Counterfactual" in text
+        _charts_drawn(page)
         _shot(page, f"{i + 2:02d}-tab-{label.lower().replace(' & ', '-').replace(' ', '-')}")
 
     # 3. downloads: the JSON result

@@ -3,6 +3,13 @@ from __future__ import annotations
 
 from audit.checks.data_profile import DataProfileCheck
 from audit.checks.error_analysis import ErrorAnalysisCheck
+from audit.checks.fairness import (
+    ClassDisparityCheck,
+    FairnessCheck,
+    FairnessProbesCheck,
+    MitigationCheck,
+    ProxiesCheck,
+)
 from audit.checks.generative import GenerativeCheck
 from audit.checks.performance import PerformanceCheck
 from audit.checks.base import AuditContext, Check, CheckOutput, stratified_sample, validate_options
@@ -22,6 +29,7 @@ def register_builtin_checks(registry: Registry) -> Registry:
 def _builtin_checks() -> list[Check]:
     # Order matters: later checks may read earlier metrics/artifacts (fairness reads explanations).
     checks: list[Check] = [PerformanceCheck(), DataProfileCheck(), ErrorAnalysisCheck()]
+    checks += [FairnessCheck(), ProxiesCheck(), FairnessProbesCheck(), ClassDisparityCheck(), MitigationCheck()]
     checks += [GenerativeCheck()]
     return checks
 

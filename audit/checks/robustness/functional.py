@@ -5,7 +5,7 @@
 (random start disabled); captum stays the oracle in the tests.
 
 Example:
-    >>> net = torch.nn.Linear(3, 2).eval()                                # doctest: +SKIP
+    >>> net = torch.nn.Linear(3, 2).eval()
     >>> x, y = torch.zeros(4, 3), torch.tensor([0, 1, 0, 1])
     >>> adv = pgd(net, x, y, 0.1, norm="Linf", steps=10)
     >>> float((adv - x).abs().max()) <= 0.1 + 1e-6
