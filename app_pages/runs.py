@@ -115,7 +115,7 @@ def summarize_run(folder: Path, root: Path | None = None) -> RunSummary:
         severities = [f.get("severity") for f in data.get("findings", [])]
         ds = prov.get("data", {})
         model = prov.get("model", {})
-        family = model.get("family") or model.get("kind") or model.get("name") or "?"
+        family = model.get("name") or model.get("family") or model.get("kind") or "?"
         return RunSummary(
             path=folder, name=name, started_at=str(prov.get("started_at", "")),
             data=f"{ds.get('name', '?')} ({ds.get('kind', '?')})", model=str(family),

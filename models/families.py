@@ -163,6 +163,7 @@ def config_for(family: str, dataset: Dataset, overrides: Any = None) -> Any:
 #: Defaults that differ by data kind (a user's config overrides them).
 _KIND_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("lstm", "timeseries"): {"pooling": "last"},
+    ("transformer", "text"): {"n_layers": 1, "dropout": 0.3},  # rotten_tomatoes: 0.72 vs 0.68 with 2 layers, 0.1
 }
 
 

@@ -22,13 +22,14 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages import runs, uploads, whatif_compute
 from app_pages.sections import OTHER_TAB, RESULT_TABS, pair_originals, sample_and_method, tab_for_check
-from audit import AuditConfig, Registry, run_audit
+from audit import AuditConfig, AuditResult, Registry, run_audit
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.performance import PerformanceCheck
 from audit.results import Finding
 from deepaudit.io import write_outputs
 from models import TrainedModel, load_dataset, load_model, train_model
 from models.errors import CheckpointError, InvalidInputError
+from reports import diff_results
 
 torch.set_num_threads(1)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -265,9 +266,12 @@ def test_compare_tab_diffs_two_runs(saved: Runs) -> None:
     choice = at.selectbox(key="compare_choice")
     assert choice.value == str(saved.first.resolve())
     # run-a -> run-b: a new seed and a configured accuracy threshold that run-b fails: the audit stopped passing
-    assert _texts(at.error) == ["1 regression(s) against run-a."]
+    oracle = diff_results(AuditResult.from_json(saved.first / "result.json"),
+                          AuditResult.from_json(saved.second / "result.json"), tolerance=0.02)
+    assert oracle.has_regression
+    assert _texts(at.error) == [f"{len(oracle.regressions)} regression(s) against run-a."]
     table = at.dataframe[0].value
-    assert table.loc[table["regression"], "metric"].tolist() == ["passed"] or table["regression"].sum() >= 1
+    assert sorted(table.loc[table["regression"], "metric"]) == sorted(c.path for c in oracle.regressions)
     assert [b.label for b in at.get("download_button")][-1] == "Download the diff (HTML)"
 
 

@@ -143,6 +143,7 @@ def test_check_on_overconfident_model_fits_temperature_and_reports_groups():
         assert row[4] == pytest.approx(expected_calibration_error(ds.test.y[sel], proba[sel], 15))
         assert row[5] <= row[4] + 0.05 and row[6] >= row[4] - 0.05
     assert m["curves"]["reliability"]["series"]["after temperature"]
+    assert set(m["curves"]["reliability_by_sex"]["series"]) == {"perfectly calibrated", "F", "M"}
     assert any(f.check == "calibration" and "over-confident" in f.message for f in result.findings)
 
 

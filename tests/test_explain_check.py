@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from test_explain_data import image_cnn, image_dataset, tabular_dataset, tabular_mlp, text_dataset, text_lstm
 
 from audit import AuditConfig, Registry, run_audit
 from audit.checks.explain import ExplanationsCheck
+from models.dataset import Dataset, Split
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning",
@@ -125,3 +127,27 @@ def test_text_planted_token_gets_the_top_attribution() -> None:
         assert max(importance, key=importance.get) == "great"
     key = f"local_{with_great[0]}_layer_integrated_gradients"
     assert "great" in m["texts"][key]["tokens"]
+
+
+def test_series_regression_scores_the_planted_time_step() -> None:
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        x = rng.normal(size=(n, 10, 1)).astype(np.float32)
+        return Split(x, (2 * x[:, 7, 0]).astype(np.float32), pd.DataFrame(index=range(n)))
+
+    ds = Dataset("steps", "timeseries", "regression", split(300), split(40), split(80))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    opt = torch.optim.Adam(net.parameters(), 0.05)
+    for _ in range(150):
+        opt.zero_grad()
+        ((net(torch.tensor(ds.train.x))[:, 0] - torch.tensor(ds.train.y)) ** 2).mean().backward()
+        opt.step()
+    result = _run(net.eval(), ds, opts={"occlusion_window": 1, "n_global": 40, "n_global_blackbox": 8})
+    m = result.metrics["explanations"]
+    assert m["methods"] == ["integrated_gradients", "saliency", "gradient_shap", "occlusion", "kernel_shap"]
+    for importance in m["global_importance"].values():
+        assert max(importance, key=importance.get) == "t-2"  # step 7 of 10 is 2 steps before the last
+    local = next(k for k in m["bars"] if k.startswith("local_"))
+    assert len(m["bars"][local]["values"]) == 10 and m["local"][0]["reason"] == "largest_error"

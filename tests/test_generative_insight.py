@@ -164,7 +164,8 @@ def digits() -> Dataset:
     return load_dataset("digits", max_rows=700)
 
 
-def _gan(ds: Dataset, generator: nn.Module, discriminator: nn.Module | None, n_classes: int | None = None) -> TrainedModel:
+def _gan(ds: Dataset, generator: nn.Module, discriminator: nn.Module | None,
+         n_classes: int | None = None) -> TrainedModel:
     config = GANConfig(latent_dim=LATENT, n_classes=n_classes or ds.n_classes, image_size=ds.input_shape[1])
     return TrainedModel(family="gan", task="generative", module=generator, config=config, dataset_name=ds.name,
                         class_names=list(ds.class_names), feature_names=[], preprocessing={}, metrics={}, history=[],
@@ -174,7 +175,7 @@ def _gan(ds: Dataset, generator: nn.Module, discriminator: nn.Module | None, n_c
 def _run(gan: Any, ds: Dataset, **options: Any) -> tuple[dict[str, Any], list[Any]]:
     reg = Registry()
     reg.register(GenerativeInsightCheck())
-    result = run_audit(gan, ds, AuditConfig(options={NAME: options}), registry=reg, progress=False)
+    result = run_audit(gan, ds, AuditConfig(options={NAME: options}, device="cpu"), registry=reg, progress=False)
     record = result.checks[NAME]
     assert record.status == "ok", (record.reason, record.traceback)
     metrics = result.metrics[NAME]
@@ -201,7 +202,7 @@ def _context(gan: TrainedModel, ds: Dataset) -> AuditContext:
     capture = _Capture()
     reg = Registry()
     reg.register(capture)
-    run_audit(gan, ds, AuditConfig(), registry=reg, progress=False)
+    run_audit(gan, ds, AuditConfig(device="cpu"), registry=reg, progress=False)
     return capture.contexts[0]
 
 
@@ -239,7 +240,7 @@ def test_blank_generator_is_easy_to_spot_and_ignores_z(digits: Dataset) -> None:
     blank = LabelOnlyGenerator(np.zeros((digits.n_classes, *digits.input_shape)))
     gan = _gan(digits, blank, PatchDiscriminator((0, 8), (0, 8)))  # logit = total ink
     m, findings = _run(gan, digits, n_scored=1000)  # all training and test rows
-    assert m["real_fake_auroc"] == pytest.approx(1.0)
+    assert m["real_fake_auroc"] == pytest.approx(1.0) and m["real_fake_auroc_heldout"] == pytest.approx(1.0)
     assert m["real_prob_fake"] == pytest.approx(0.5)  # sigmoid(0)
     ink = digits.train.x.sum(axis=(1, 2, 3))
     assert m["real_prob_real"] == pytest.approx(float(expit(ink).mean()))
@@ -275,6 +276,23 @@ def test_generator_linear_in_z_has_smoothness_one_over_k_minus_one(digits: Datas
     assert m["path_ratio"] == pytest.approx(1.0, rel=1e-4) and m["latent_ignored"] is False
     assert not [f for f in findings if f.metric in ("path_ratio", "traversal_endpoint_distance")]
     assert [r[0] for r in m["tables"]["traversal"]["rows"]] == ["0", "4", "9"]
+
+
+class WigglyGenerator(LinearGenerator):
+    """images = cos(40 (W z + b)): oscillates many times along any straight path in z."""
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.cos(40.0 * super().forward(z, labels))
+
+
+def test_wiggly_generator_is_flagged_as_a_rough_latent_space(digits: Dataset) -> None:
+    gan = _gan(digits, WigglyGenerator(digits.n_classes), None)
+    m, findings = _run(gan, digits, k=8)
+    assert m["path_ratio"] > 3.0 and m["smoothness"] > 3.0 / 7
+    rough = [f for f in findings if f.metric == "path_ratio"]
+    assert len(rough) == 1 and rough[0].severity == "warning" and rough[0].threshold == {"max": 3.0}
+    _, quiet = _run(gan, digits, k=8, max_path_ratio=1000.0)
+    assert not [f for f in quiet if f.metric == "path_ratio"]
 
 
 def test_unconditional_generator_uses_label_zero(digits: Dataset) -> None:

@@ -184,3 +184,22 @@ def test_typos_change_words_at_the_rate():
     changed = np.mean([w != "movie" for w in out])
     assert 0.17 < changed < 0.3  # a swap of two equal letters may leave a word unchanged
     assert typo_texts(["a film"], 0.0, np.random.default_rng(0)) == ["a film"]
+
+
+def test_group_summary_by_hand():
+    from audit.checks.robustness import group_summary
+
+    values = np.array([1, 0, 1, 1, np.nan, 0, 0, 1, 1, 1], dtype=float)
+    groups = np.array(["a", "a", "a", "a", "b", "b", "b", "c", "c", "c"])
+    s = group_summary(values, groups, n_boot=200, rng=np.random.default_rng(0), min_group_size=3)
+    assert s.groups == ["a", "b", "c"]
+    assert s.n.tolist() == [4, 2, 3]  # the NaN row of b is left out
+    assert s.mean.tolist() == pytest.approx([0.75, 0.0, 1.0])
+    assert s.eligible.tolist() == [True, False, True]  # b has fewer than 3 defined rows
+    assert s.disparity == pytest.approx(0.25) and s.worst_group == "a"
+    assert s.lower[2] == s.upper[2] == 1.0  # a constant group has a degenerate interval
+    assert 0.0 <= s.disparity_lower <= s.disparity_upper <= 1.0
+    again = group_summary(values, groups, n_boot=200, rng=np.random.default_rng(0), min_group_size=3)
+    assert again.disparity_lower == s.disparity_lower  # seeded
+    with pytest.raises(InvalidInputError, match="'n_boot'"):
+        group_summary(values, groups, n_boot=0, rng=np.random.default_rng(0))

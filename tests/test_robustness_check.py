@@ -131,8 +131,12 @@ def test_metrics_layout_groups_and_frozen_features(margins):
     bias = m["tables"]["robustness_bias"]["rows"][0]
     assert bias[0] == "grp"
     accs = [r[3] for r in table["rows"]]
-    assert bias[2] == pytest.approx(max(accs) - min(accs))
-    assert m["robust_accuracy_disparity"] == pytest.approx(bias[2])
+    success = [r[6] for r in table["rows"]]
+    assert bias[3] == pytest.approx(max(accs) - min(accs))
+    assert bias[6] == pytest.approx(max(success) - min(success))
+    assert m["robust_accuracy_disparity"] == pytest.approx(bias[3])
+    assert m["attack_success_disparity"] == pytest.approx(bias[6])
+    assert m["robust_accuracy_disparity_grouping"] == "grp"
     assert "robust_accuracy_by_grp" in m["curves"]
 
 
@@ -189,7 +193,8 @@ def test_bad_budget_becomes_an_error_finding_naming_the_value(margins):
     ds, _, fragile = margins
     result = _audit(fragile, ds, [RobustnessCheck()], options={"robustness": {"budget": 0}})
     assert result.checks["robustness"].status == "error"
-    assert "options.robustness.budget" in result.checks["robustness"].reason and "Got 0" in result.checks["robustness"].reason
+    reason = result.checks["robustness"].reason
+    assert "options.robustness.budget" in reason and "Got 0" in reason
 
 
 def test_corruption_noise_lowers_accuracy_of_the_fragile_model(margins):
@@ -260,7 +265,7 @@ def test_image_check_reports_curves_images_and_per_class_groups(digits):
                                          for k in ("original", "adversarial", "perturbation"))
     pert = np.array(m["images"]["sample_0_perturbation"]["data"])
     assert pert.shape == (8, 8) and np.abs(pert).max() <= 0.03 + 1e-4
-    assert "by_group_class" in m["tables"] and m["disparity_grouping"] == "class"
+    assert "by_group_class" in m["tables"] and m["robust_accuracy_disparity_grouping"] == "class"
     c = result.metrics["corruption"]
     assert {"noise_accuracy", "blur_accuracy", "relative_corrupted_accuracy"} <= set(c)
 

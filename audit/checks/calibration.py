@@ -209,14 +209,15 @@ class CalibrationCheck:
             findings.append(Finding(self.name, "info", "No validation rows: temperature scaling was not fitted."))
         ctx.progress(0.6, "groups")
         metrics["curves"] = {"reliability": _reliability_curve(bins, scaled_bins)}
-        metrics["bars"] = {"confidence_histogram": {"title": "Rows per confidence bin",
-                                                    "labels": [f"{a:.2f}-{b:.2f}" for a, b in zip(bins.edges[:-1], bins.edges[1:])],
+        labels = [f"{a:.2f}-{b:.2f}" for a, b in zip(bins.edges[:-1], bins.edges[1:])]
+        metrics["bars"] = {"confidence_histogram": {"title": "Rows per confidence bin", "labels": labels,
                                                     "values": bins.count.tolist()}}
         metrics["tables"] = {"reliability": _bins_table(bins)}
         positions = np.arange(len(y))
         for feature, labels in grouping(ctx, positions, y).items():
             metrics["tables"][f"by_group_{feature}"] = _group_table(
                 y, proba, labels, n_bins, n_boot, min_size, ctx.rng(f"calibration-groups-{feature}"), feature)
+            metrics["curves"][f"reliability_by_{feature}"] = _group_curve(y, proba, labels, n_bins, feature)
         ctx.progress(1.0, "done")
         return CheckOutput(metrics=metrics, findings=findings)
 
@@ -228,6 +229,17 @@ def _reliability_curve(bins: ReliabilityBins, scaled: ReliabilityBins | None) ->
         series["after temperature"] = [nan_to_none(v) for v in scaled.accuracy]
     return {"title": "Reliability diagram", "x_label": "confidence (bin centre)", "y_label": "accuracy", "x": centres,
             "series": series}
+
+
+def _group_curve(y: np.ndarray, proba: np.ndarray, labels: np.ndarray, n_bins: int, feature: str) -> dict[str, Any]:
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    centres = ((edges[:-1] + edges[1:]) / 2).round(6).tolist()
+    series: dict[str, list[Any]] = {"perfectly calibrated": centres}
+    for g in sorted(set(labels.tolist())):
+        sel = labels == g
+        series[str(g)] = [nan_to_none(v) for v in reliability_bins(y[sel], proba[sel], n_bins).accuracy]
+    return {"title": f"Reliability diagram by {feature}", "x_label": "confidence (bin centre)", "y_label": "accuracy",
+            "x": centres, "series": series}
 
 
 def _bins_table(bins: ReliabilityBins) -> dict[str, Any]:

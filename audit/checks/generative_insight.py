@@ -11,6 +11,7 @@ Complements ``generative`` (sample quality, coverage, memorisation), which it do
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,10 @@ __all__ = ["GenerativeInsightCheck", "TraversalStats", "centre_mask", "region_sh
 _OPT = "options.generative_insight"
 _MAX_WIDTH = 28 * 8  # widest composite image, in pixels
 _ZERO = 1e-6  # L2 distance under which two images count as identical
+_MAX_STRIPS = 3  # class-sweep strips shown (the distance uses every class)
+_DISC_HEADLINES = ("real_fake_auroc", "real_fake_auroc_heldout", "real_prob_real", "real_prob_fake",
+                   "real_prob_heldout", "centre_share_real", "centre_share_fake", "centre_area_share",
+                   "attribution_rank_correlation")
 
 
 # ---------------------------------------------------------------------------------------------- pure metrics
@@ -203,21 +208,17 @@ class GenerativeInsightCheck:
         gen_classes = int(getattr(trained.config, "n_classes", 1))
         conditional = gen_classes == ds.n_classes and gen_classes > 1
         names = [str(c) for c in ds.class_names] if conditional else [f"class {c}" for c in range(gen_classes)]
-        metrics: dict[str, Any] = {"conditional": conditional}
-        images: dict[str, Any] = {}
-        tables: dict[str, Any] = {}
-        artifacts: dict[str, Any] = {}
+        metrics: dict[str, Any] = {"conditional": conditional, **dict.fromkeys(_DISC_HEADLINES)}
+        out: dict[str, Any] = {"metrics": metrics, "tables": {}, "images": {}, "artifacts": {}}
         disc = getattr(trained, "discriminator", None)
         if isinstance(disc, nn.Module):
             ctx.progress(0.05, "discriminator scores")
-            _discriminator_part(ctx, trained, disc, options, conditional, names, metrics, images, tables, artifacts)
-        else:
-            metrics.update({"real_fake_auroc": None, "real_prob_real": None, "real_prob_fake": None})
+            _discriminator_part(ctx, trained, disc, options, conditional, names, out)
         ctx.progress(0.7, "latent traversals")
-        curves = _latent_part(ctx, trained, options, gen_classes, names, metrics, images, tables, artifacts)
-        metrics.update({"tables": tables, "curves": curves, "images": images})
+        curves = _latent_part(ctx, trained, options, gen_classes, names, out)
+        metrics.update({"tables": out["tables"], "curves": curves, "images": out["images"]})
         ctx.progress(1.0, "done")
-        return CheckOutput(metrics=metrics, findings=self._findings(metrics, options), artifacts=artifacts)
+        return CheckOutput(metrics=metrics, findings=self._findings(metrics, options), artifacts=out["artifacts"])
 
     def _findings(self, m: Mapping[str, Any], options: Mapping[str, Any]) -> list[Finding]:
         out: list[Finding] = []
@@ -283,9 +284,14 @@ class _RealLogit(nn.Module):
         return self.discriminator(images, labels).float().reshape(-1, 1)
 
 
+def _device(module: nn.Module) -> torch.device:
+    for tensor in [*module.parameters(), *module.buffers()]:
+        return tensor.device
+    return torch.device("cpu")
+
+
 def _logits(disc: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
-    device = next(iter(disc.parameters()), torch.empty(0)).device
-    out = []
+    out, device = [], _device(disc)
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
             x = torch.as_tensor(np.ascontiguousarray(images[s:s + batch_size], dtype=np.float32), device=device)
@@ -308,95 +314,84 @@ def _attributions(disc: nn.Module, images: np.ndarray, labels: np.ndarray, steps
     return maps
 
 
+_METHODS = {"ig": "Integrated Gradients", "saliency": "Saliency"}
+_KINDS = {"real": "real (training)", "fake": "generated"}
+
+
 def _discriminator_part(ctx: AuditContext, trained: Any, disc: nn.Module, options: Mapping[str, Any],
-                        conditional: bool, names: list[str], metrics: dict[str, Any], images: dict[str, Any],
-                        tables: dict[str, Any], artifacts: dict[str, Any]) -> None:
-    ds = ctx.dataset
-    disc.to(ctx.model.device)
-    was_training = disc.training
+                        conditional: bool, names: list[str], out: dict[str, Any]) -> None:
+    """Scores and attributions of the discriminator, written into ``out`` (metrics, tables, images, artifacts)."""
+    ds, batch = ctx.dataset, ctx.model.batch_size
+    metrics, tables = out["metrics"], out["tables"]
+    as_labels = (lambda y: np.asarray(y, dtype=np.int64)) if conditional else (lambda y: np.zeros(len(y), np.int64))
+    y_train, y_test = np.asarray(ds.train.y), np.asarray(ds.test.y)
+    idx = stratified_sample(y_train, int(options["n_scored"]), ctx.rng("generative_insight-scored"))
+    held = stratified_sample(y_test, int(options["n_scored"]), ctx.rng("generative_insight-heldout"))
+    e_idx = stratified_sample(y_train, int(options["n_explain"]), ctx.rng("generative_insight-explain"))
+    labels, e_labels = as_labels(y_train[idx]), as_labels(y_train[e_idx])
+    fake = np.asarray(trained.sample(len(idx), labels=labels, seed=ctx.seed), dtype=np.float32)
+    if fake.shape[1:] != tuple(ds.train.x.shape[1:]):
+        raise InvalidInputError(f"The generator's images have shape {fake.shape[1:]}; the data's are "
+                                f"{tuple(ds.train.x.shape[1:])}.")
+    sets = {"real": ds.train.x[e_idx].astype(np.float32)}
+    if len(e_idx):
+        sets["fake"] = np.asarray(trained.sample(len(e_idx), labels=e_labels, seed=ctx.seed + 1), dtype=np.float32)
+    was_training = disc.to(ctx.model.device).training
     disc.eval()
     try:
-        y_train, y_test = np.asarray(ds.train.y), np.asarray(ds.test.y)
-        as_labels = (lambda y: np.asarray(y, dtype=np.int64)) if conditional else (lambda y: np.zeros(len(y), np.int64))
-        n, batch = int(options["n_scored"]), ctx.model.batch_size
-        idx = stratified_sample(y_train, n, ctx.rng("generative_insight-scored"))
-        held = stratified_sample(y_test, n, ctx.rng("generative_insight-heldout"))
-        labels = as_labels(y_train[idx])
-        fake = np.asarray(trained.sample(len(idx), labels=labels, seed=ctx.seed), dtype=np.float32)
-        if fake.shape[1:] != tuple(ds.train.x.shape[1:]):
-            raise InvalidInputError(f"The generator's images have shape {fake.shape[1:]}; the data's are "
-                                    f"{tuple(ds.train.x.shape[1:])}.")
-        s_real = _logits(disc, ds.train.x[idx], labels, batch)
-        s_fake = _logits(disc, fake, labels, batch)
+        s_real, s_fake = _logits(disc, ds.train.x[idx], labels, batch), _logits(disc, fake, labels, batch)
         s_held = _logits(disc, ds.test.x[held], as_labels(y_test[held]), batch)
-        metrics["real_fake_auroc"] = real_fake_auroc(s_real, s_fake)
-        metrics["real_prob_real"] = float(expit(s_real).mean())
-        metrics["real_prob_fake"] = float(expit(s_fake).mean())
-        metrics["real_prob_heldout"] = float(expit(s_held).mean())
-        tables["discriminator_scores"] = {
-            "title": "Discriminator's mean real-probability",
-            "columns": ["images", "n", "mean real-probability"],
-            "rows": [["real (training)", len(idx), metrics["real_prob_real"]],
-                     ["real (held-out test)", len(held), metrics["real_prob_heldout"]],
-                     ["generated (same classes)", len(idx), metrics["real_prob_fake"]]],
-            "note": f"AUROC of real (training) vs generated: {metrics['real_fake_auroc']:.3f} (0.5: indistinguishable).",
-        }
-        n_explain = int(options["n_explain"])
-        if n_explain == 0:
-            return
-        ctx.progress(0.3, "discriminator attributions")
-        e_idx = stratified_sample(y_train, n_explain, ctx.rng("generative_insight-explain"))
-        e_labels = as_labels(y_train[e_idx])
-        sets = {"real": ds.train.x[e_idx].astype(np.float32),
-                "fake": np.asarray(trained.sample(len(e_idx), labels=e_labels, seed=ctx.seed + 1), dtype=np.float32)}
-        maps = {kind: _attributions(disc, x, e_labels, int(options["ig_steps"])) for kind, x in sets.items()}
-        logits = {kind: _logits(disc, x, e_labels, batch) for kind, x in sets.items()}
+        if len(e_idx):
+            ctx.progress(0.3, "discriminator attributions")
+            maps = {kind: _attributions(disc, x, e_labels, int(options["ig_steps"])) for kind, x in sets.items()}
+            logits = {kind: _logits(disc, x, e_labels, batch) for kind, x in sets.items()}
     finally:
         disc.train(was_training)
-    artifacts.update({"attributions": maps, "explained": sets, "explained_labels": e_labels})
-    h, w = sets["real"].shape[2:]
-    mask = centre_mask(h, w, float(options["centre_fraction"]))
-    share = {(kind, m): region_share(maps[kind][m], mask) for kind in maps for m in ("ig", "saliency")}
-    mean_abs = {(kind, m): np.abs(maps[kind][m]).mean(axis=0) for kind in maps for m in ("ig", "saliency")}
-    metrics["centre_share_real"] = _nanmean(share["real", "ig"])
-    metrics["centre_share_fake"] = _nanmean(share["fake", "ig"])
-    metrics["centre_area_share"] = float(mask.mean())
-    metrics["attribution_rank_correlation"] = rank_correlation(mean_abs["real", "ig"], mean_abs["fake", "ig"])
-    corr_sal = rank_correlation(mean_abs["real", "saliency"], mean_abs["fake", "saliency"])
-    method_names = {"ig": "Integrated Gradients", "saliency": "Saliency"}
-    kind_names = {"real": "real (training)", "fake": "generated"}
-    rows = []
-    for (kind, m), values in share.items():
-        centre = _nanmean(values)
-        rows.append([method_names[m], kind_names[kind], centre, None if centre is None else 1.0 - centre,
-                     float(np.abs(maps[kind][m]).mean())])
+    metrics.update({"real_fake_auroc": real_fake_auroc(s_real, s_fake),
+                    "real_fake_auroc_heldout": real_fake_auroc(s_held, s_fake),
+                    "real_prob_real": float(expit(s_real).mean()), "real_prob_fake": float(expit(s_fake).mean()),
+                    "real_prob_heldout": float(expit(s_held).mean())})
+    tables["discriminator_scores"] = {
+        "title": "Discriminator's mean real-probability", "columns": ["images", "n", "mean real-probability"],
+        "rows": [["real (training)", len(idx), metrics["real_prob_real"]],
+                 ["real (held-out test)", len(held), metrics["real_prob_heldout"]],
+                 ["generated (same classes)", len(idx), metrics["real_prob_fake"]]],
+        "note": f"AUROC of real vs generated: {metrics['real_fake_auroc']:.3f} with training images, "
+                f"{metrics['real_fake_auroc_heldout']:.3f} with held-out ones (0.5: indistinguishable).",
+    }
+    if not len(e_idx):
+        return
+    out["artifacts"].update({"attributions": maps, "explained": sets, "explained_labels": e_labels})
+    mask = centre_mask(*sets["real"].shape[2:], float(options["centre_fraction"]))
+    mean_abs = {(kind, m): np.abs(maps[kind][m]).mean(axis=0) for kind in sets for m in _METHODS}
+    share = {(kind, m): _nanmean(region_share(maps[kind][m], mask)) for kind in sets for m in _METHODS}
+    corr = {m: rank_correlation(mean_abs["real", m], mean_abs["fake", m]) for m in _METHODS}
+    metrics.update({"centre_share_real": share["real", "ig"], "centre_share_fake": share["fake", "ig"],
+                    "centre_area_share": float(mask.mean()), "attribution_rank_correlation": corr["ig"]})
     tables["discriminator_attributions"] = {
         "title": "Where the discriminator looks: share of |attribution| in the image centre",
         "columns": ["method", "images", "centre share", "border share", "mean |attribution|"],
-        "rows": rows,
+        "rows": [[_METHODS[m], _KINDS[kind], c, None if c is None else 1.0 - c, float(mean_abs[kind, m].mean())]
+                 for (kind, m), c in share.items()],
         "note": f"Centre: the middle {float(options['centre_fraction']):.0%} of each side ({mask.mean():.0%} of the "
-                f"pixels). Rank correlation of mean real vs generated maps: IG "
-                f"{_fmt(metrics['attribution_rank_correlation'])}, Saliency {_fmt(corr_sal)}.",
+                f"pixels). Rank correlation of the mean real vs generated maps: IG {_fmt(corr['ig'])}, Saliency "
+                f"{_fmt(corr['saliency'])}.",
     }
-    for m in ("ig", "saliency"):
-        for kind in ("real", "fake"):
-            images[f"disc_{m}_mean_{kind}"] = agg.image_layout(
-                f"Discriminator {method_names[m]}: mean |attribution| on {kind_names[kind]} images",
-                f"Mean over {len(e_idx)} images.", mean_abs[kind, m], None)
-            for i in range(len(e_idx)):
-                heat = maps[kind][m][i]
-                top = float(np.abs(heat).max())
-                caption = (f"class {names[int(e_labels[i])]}; real logit {logits[kind][i]:.3f}; scaled to max "
-                           f"|attribution| 1 (raw {top:.3g}).")
-                images[f"disc_{m}_{kind}_{i}"] = agg.image_layout(
-                    f"Discriminator {method_names[m]}: {kind_names[kind]} image {i + 1}", caption,
-                    heat / top if top > 0 else heat, _gray(sets[kind][i]))
+    for m, kind in itertools.product(_METHODS, sets):
+        out["images"][f"disc_{m}_mean_{kind}"] = agg.image_layout(
+            f"Discriminator {_METHODS[m]}: mean |attribution| on {_KINDS[kind]} images",
+            f"Mean over {len(e_idx)} images.", mean_abs[kind, m], None)
+        for i, heat in enumerate(maps[kind][m]):
+            top = float(np.abs(heat).max())
+            out["images"][f"disc_{m}_{kind}_{i}"] = agg.image_layout(
+                f"Discriminator {_METHODS[m]}: {_KINDS[kind]} image {i + 1}",
+                f"class {names[int(e_labels[i])]}; real logit {logits[kind][i]:.3f}; scaled to max |attribution| 1 "
+                f"(raw {top:.3g}).", heat / top if top > 0 else heat, _gray(sets[kind][i]))
 
 
 # ---------------------------------------------------------------------------------------------- latent space
 def _generate(generator: nn.Module, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    device = next(iter(generator.parameters()), torch.empty(0)).device
-    was_training = generator.training
+    device, was_training = _device(generator), generator.training
     generator.eval()
     try:
         with torch.no_grad():
@@ -408,8 +403,9 @@ def _generate(generator: nn.Module, z: np.ndarray, labels: np.ndarray) -> np.nda
 
 
 def _latent_part(ctx: AuditContext, trained: Any, options: Mapping[str, Any], gen_classes: int, names: list[str],
-                 metrics: dict[str, Any], images: dict[str, Any], tables: dict[str, Any],
-                 artifacts: dict[str, Any]) -> dict[str, Any]:
+                 out: dict[str, Any]) -> dict[str, Any]:
+    """Latent paths per class and the class sweep, written into ``out``; returns the curves."""
+    metrics, images = out["metrics"], out["images"]
     k, d = int(options["k"]), int(trained.latent_dim)
     n_paths = min(int(options["n_traversal_classes"]), gen_classes)
     classes = np.unique(np.round(np.linspace(0, gen_classes - 1, n_paths)).astype(int))
@@ -428,26 +424,29 @@ def _latent_part(ctx: AuditContext, trained: Any, options: Mapping[str, Any], ge
                 "kind": "grayscale", "data": strip}
     sweep_z = np.tile(ctx.rng("generative_insight-sweep").standard_normal(d), (gen_classes, 1))
     sweep = _generate(trained.module, sweep_z, np.arange(gen_classes))
-    for part, (first, stop, strip) in enumerate(_strips(sweep)):
+    for part, (first, stop, strip) in enumerate(_strips(sweep)[:_MAX_STRIPS]):
         images[f"class_sweep_{part}"] = {
             "title": "Class sweep at one fixed noise vector" + (f" (part {part + 1})" if part else ""),
             "caption": f"Classes {names[first]} to {names[stop - 1]}, left to right, all from the same z.",
             "kind": "grayscale", "data": strip}
-    artifacts["traversals"] = frames
+    out["artifacts"]["traversals"] = frames
     moving = [s for s in stats.values() if not s.ignored]
     defined = [s for s in moving if s.smoothness is not None]
-    metrics["smoothness"] = float(np.mean([s.smoothness for s in defined])) if defined else 0.0
-    metrics["smoothness_linear"] = 1.0 / (k - 1)
-    metrics["path_ratio"] = float(np.mean([s.path_ratio for s in defined])) if defined else None
-    metrics["max_step_share"] = float(max(s.max_step_share for s in defined)) if defined else None
-    metrics["traversal_endpoint_distance"] = float(np.mean([s.endpoint for s in stats.values()]))
-    metrics["latent_ignored"] = not moving
     flat = sweep.reshape(gen_classes, -1)
     pair = np.linalg.norm(flat[:, None] - flat[None], axis=2)[np.triu_indices(gen_classes, 1)]
-    metrics["class_sweep_distance"] = float(pair.mean()) if pair.size else None
-    tables["traversal"] = {
+    metrics.update({
+        "smoothness": float(np.mean([s.smoothness for s in defined])) if defined else 0.0,
+        "smoothness_linear": 1.0 / (k - 1),
+        "path_ratio": float(np.mean([s.path_ratio for s in defined])) if defined else None,
+        "max_step_share": float(max(s.max_step_share for s in defined)) if defined else None,
+        "traversal_endpoint_distance": float(np.mean([s.endpoint for s in stats.values()])),
+        "latent_ignored": not moving,
+        "class_sweep_distance": float(pair.mean()) if pair.size else None,
+    })
+    out["tables"]["traversal"] = {
         "title": "Latent traversals: L2 distances along straight paths in z",
-        "columns": ["class", "endpoint distance", "mean step", "smoothness", "path length / endpoint", "largest step share"],
+        "columns": ["class", "endpoint distance", "mean step", "smoothness", "path length / endpoint",
+                    "largest step share"],
         "rows": [[names[c], s.endpoint, float(s.steps.mean()), s.smoothness, s.path_ratio, s.max_step_share]
                  for c, s in stats.items()],
         "note": f"Smoothness = mean step / endpoint distance: {1 / (k - 1):.3f} when the images change linearly "

@@ -159,6 +159,8 @@ class OODCheck:
         logits_in = _logits(ctx, x)
         metrics: dict[str, Any] = {"n_samples": int(len(x)), "mean_msp_test": float(msp_in.mean()),
                                    "near_ood_dataset": near_name, "energy": logits_in is not None}
+        if logits_in is not None:
+            metrics["mean_energy_test"] = float(energy_scores(logits_in).mean())
         rows, dist = [], {"test": msp_in}
         for i, (key, inputs) in enumerate(sets.items()):
             ctx.progress(0.3 + 0.5 * i / len(sets), key)
@@ -169,8 +171,10 @@ class OODCheck:
             metrics[f"mean_msp_{key}"] = float(msp_out.mean())
             energy_auroc = None
             if logits_in is not None:
-                energy_auroc = ood_auroc(energy_scores(logits_in), energy_scores(_logits(ctx, inputs)))
+                energy_out = energy_scores(_logits(ctx, inputs))
+                energy_auroc = ood_auroc(energy_scores(logits_in), energy_out)
                 metrics[f"energy_{key}_auroc"] = energy_auroc
+                metrics[f"mean_energy_{key}"] = float(energy_out.mean())
             rows.append([key, int(len(inputs)), auroc, nan_to_none(energy_auroc), float(msp_out.mean())])
         correct = proba.argmax(axis=1) == y
         accs, aurc = selective_curve(correct, msp_in)

@@ -53,8 +53,8 @@ def lime_tabular_fast(f: ScoreFn, x: np.ndarray, target: np.ndarray, *, train: n
     Raises:
         InvalidInputError: shapes, groups or budget that do not fit.
     """
-    x = np.asarray(x, dtype=np.float64)
-    train = np.asarray(train, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float32)
+    train = np.asarray(train, dtype=np.float32)
     if x.ndim != 2 or train.ndim != 2 or train.shape[1] != x.shape[1] or len(train) < 2:
         raise InvalidInputError(f"The 'train' argument must be at least 2 rows with the inputs' {x.shape[-1]} "
                                 f"columns. Got shape {train.shape} instead.")
@@ -68,6 +68,7 @@ def lime_tabular_fast(f: ScoreFn, x: np.ndarray, target: np.ndarray, *, train: n
     edges = [np.unique(np.percentile(train[:, g[0]], [25, 50, 75])) if c else None
              for g, c in zip(groups, continuous)]
     rng = np.random.default_rng(seed)
+    group_train = [np.ascontiguousarray(train[:, g]) for g in groups]
     out = np.zeros((len(x), m))
     rows_per = max(1, max_rows_per_call // n_samples)
     for start in range(0, len(x), rows_per):
@@ -77,14 +78,14 @@ def lime_tabular_fast(f: ScoreFn, x: np.ndarray, target: np.ndarray, *, train: n
         same = np.ones((r, n_samples, m), dtype=bool)
         draws = rng.integers(0, len(train), size=(r, n_samples - 1, m))
         for gi, g in enumerate(groups):
-            values = train[draws[:, :, gi]][:, :, g]  # (r, s-1, |g|)
+            values = group_train[gi][draws[:, :, gi]]  # (r, s-1, |g|): only the group's columns are gathered
             samples[:, 1:, g] = values
             if edges[gi] is not None:
                 same[:, 1:, gi] = (np.searchsorted(edges[gi], values[..., 0])
                                    == np.searchsorted(edges[gi], xs[:, g[0]])[:, None])
             else:
                 same[:, 1:, gi] = np.all(values == xs[:, None, g], axis=-1)
-        scores = np.asarray(f(samples.reshape(r * n_samples, -1).astype(np.float32)), dtype=np.float64)
+        scores = np.asarray(f(samples.reshape(r * n_samples, -1)), dtype=np.float64)
         scores = scores.reshape(r, n_samples, -1)
         z = same.astype(np.float64)
         dist = np.sqrt((1.0 - z).sum(axis=2))

@@ -99,7 +99,8 @@ def input_space(dataset: Dataset, sensitive: list[str]) -> InputSpace:
     return InputSpace(kind, UNITS[kind], mask, lower, upper, tuple(movable), frozen)
 
 
-def row_bounds(x: np.ndarray, lower: np.ndarray | None, upper: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+def row_bounds(x: np.ndarray, lower: np.ndarray | None,
+               upper: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Per-value bounds of the rows ``x``: the observed box widened to contain every row."""
     lo = None if lower is None else np.minimum(lower, x).astype(np.float32)
     hi = None if upper is None else np.maximum(upper, x).astype(np.float32)

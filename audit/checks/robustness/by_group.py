@@ -49,6 +49,14 @@ class GroupSummary:
         means = np.where(self.eligible, self.mean, np.inf)
         return self.groups[int(np.argmin(means))]
 
+    @property
+    def most_group(self) -> str | None:
+        """The eligible group with the highest mean."""
+        if not self.eligible.any():
+            return None
+        means = np.where(self.eligible, self.mean, -np.inf)
+        return self.groups[int(np.argmax(means))]
+
 
 def bootstrap_group_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """``n_boot`` bootstrap means of ``values`` (resampled with replacement), drawn in bounded blocks."""
