@@ -11,6 +11,7 @@ from audit.checks.fairness import (
     ProxiesCheck,
 )
 from audit.checks.generative import GenerativeCheck
+from audit.checks.generative_insight import GenerativeInsightCheck
 from audit.checks.performance import PerformanceCheck
 from audit.checks.base import AuditContext, Check, CheckOutput, stratified_sample, validate_options
 from audit.registry import REGISTRY, Registry
@@ -30,7 +31,7 @@ def _builtin_checks() -> list[Check]:
     # Order matters: later checks may read earlier metrics/artifacts (fairness reads explanations).
     checks: list[Check] = [PerformanceCheck(), DataProfileCheck(), ErrorAnalysisCheck()]
     checks += [FairnessCheck(), ProxiesCheck(), FairnessProbesCheck(), ClassDisparityCheck(), MitigationCheck()]
-    checks += [GenerativeCheck()]
+    checks += [GenerativeCheck(), GenerativeInsightCheck()]
     return checks
 
 
