@@ -1,6 +1,7 @@
 """Built-in checks, registered explicitly in run order (explanations before the checks that read them)."""
 from __future__ import annotations
 
+from audit.checks.calibration import CalibrationCheck
 from audit.checks.data_profile import DataProfileCheck
 from audit.checks.error_analysis import ErrorAnalysisCheck
 from audit.checks.fairness import (
@@ -12,7 +13,9 @@ from audit.checks.fairness import (
 )
 from audit.checks.generative import GenerativeCheck
 from audit.checks.generative_insight import GenerativeInsightCheck
+from audit.checks.ood import OODCheck
 from audit.checks.performance import PerformanceCheck
+from audit.checks.robustness import CorruptionCheck, RobustnessCheck
 from audit.checks.base import AuditContext, Check, CheckOutput, stratified_sample, validate_options
 from audit.registry import REGISTRY, Registry
 
@@ -31,6 +34,7 @@ def _builtin_checks() -> list[Check]:
     # Order matters: later checks may read earlier metrics/artifacts (fairness reads explanations).
     checks: list[Check] = [PerformanceCheck(), DataProfileCheck(), ErrorAnalysisCheck()]
     checks += [FairnessCheck(), ProxiesCheck(), FairnessProbesCheck(), ClassDisparityCheck(), MitigationCheck()]
+    checks += [RobustnessCheck(), CorruptionCheck(), CalibrationCheck(), OODCheck()]
     checks += [GenerativeCheck(), GenerativeInsightCheck()]
     return checks
 
