@@ -111,6 +111,26 @@ class ResultDiff:
         """True when any metric got worse beyond the tolerance, a check stopped running or the audit stopped passing."""
         return any(c.regression for c in self.changes)
 
+    def summary_lines(self, limit: int = 20) -> list[str]:
+        """Short plain-text lines for a terminal: the verdict, then regressions and other changes, worst first."""
+        lines = [f"{len(self.regressions)} regressions, {len(self.changed)} changes beyond tolerance {self.tolerance:g}"]
+        shown = self.regressions + [c for c in self.changed if not c.regression]
+        for c in shown[:limit]:
+            tag = "REGRESSION" if c.regression else c.direction
+            old, new = (_short(v) for v in (c.old, c.new))
+            lines.append(f"  {tag:<10} {c.path}: {old} -> {new}")
+        if len(shown) > limit:
+            lines.append(f"  ... and {len(shown) - limit} more (see --html)")
+        for method, rho in sorted(self.explanation_drift.items()):
+            lines.append(f"  explanation drift ({method}): rank correlation {'n/a' if rho is None else f'{rho:.3f}'}")
+        return lines
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}" if is_number(value) else str(value)
+
 
 def _flatten(node: Any, prefix: str, out: dict[str, float | None]) -> None:
     if isinstance(node, Mapping):
