@@ -28,7 +28,7 @@ from captum.attr._utils.approximation_methods import approximation_parameters
 from benchmarks._common import best_time as _best_time
 from benchmarks._common import emit, one_thread, row
 from audit.checks.explain import captum_, lime_, shap_
-from audit.checks.explain._fast_gradients import rows_per_chunk
+from audit.checks.explain._fast_gradients import chunk_rows
 from models import load_dataset, train_model
 
 TARGETS = {"gradient": 1.5, "shap": 3.0, "kernel": 1.5, "lime_speedup": 10.0}
@@ -54,7 +54,7 @@ def _scaled(fn: Callable[[int], Any], rows: int, total: int, repeat: int) -> flo
 def gradient_rows(name: str, net: torch.nn.Module, x: np.ndarray, bg: np.ndarray, steps: int, samples: int,
                   repeat: int, lib_rows: int) -> list[dict[str, Any]]:
     """IG, Saliency, DeepLift, GradientShap, GradientExplainer and DeepExplainer estimators on one model."""
-    n, elems = len(x), int(np.prod(x.shape[1:]))
+    n = len(x)
     xt = torch.as_tensor(x)
     with torch.no_grad():
         t_np = net(xt).argmax(1).numpy()
@@ -65,7 +65,7 @@ def gradient_rows(name: str, net: torch.nn.Module, x: np.ndarray, bg: np.ndarray
     out: list[dict[str, Any]] = []
 
     def floor_batches(repeats: int, build: Callable[[slice], torch.Tensor]) -> Callable[[], None]:
-        size = rows_per_chunk(elems, repeats)
+        size = chunk_rows(net, xt, repeats)
 
         def run() -> None:
             for start in range(0, n, size):
@@ -84,7 +84,7 @@ def gradient_rows(name: str, net: torch.nn.Module, x: np.ndarray, bg: np.ndarray
     floor = best_time(floor_batches(steps, ig_points), repeat)
     ours = best_time(lambda: captum_.integrated_gradients(net, x, t_np, baseline=base, n_steps=steps), repeat)
     lib = _scaled(lambda r: lib_ig.attribute(xt[:r], baselines=bt[:r], target=tt[:r], n_steps=steps,
-                                             internal_batch_size=rows_per_chunk(elems, steps)), lib_rows, n, repeat)
+                                             internal_batch_size=chunk_rows(net, xt, steps) * steps), lib_rows, n, repeat)
     out.append(row(name, f"IntegratedGradients ({steps} steps)", ours, lib, floor, f"<= {TARGETS['gradient']}x floor",
                    library_rows=lib_rows))
 

@@ -27,11 +27,12 @@ class DemoJob:
     quick_epochs: int
     quick_rows: int | None
     quick_audit_rows: int
+    config: tuple[tuple[str, Any], ...] = ()
 
 
 DEMO_JOBS: tuple[DemoJob, ...] = (
     DemoJob("mlp", "adult", None, 4, 6000, 1000),
-    DemoJob("cnn", "fashion_mnist", None, 2, 3000, 500),
+    DemoJob("cnn", "fashion_mnist", None, 3, 3000, 500, (("batch_norm", True),)),
     DemoJob("lstm", "sunspots", None, 40, None, 500),
     DemoJob("transformer", "rotten_tomatoes", None, 3, 4000, 500),
     DemoJob("gan", "fashion_mnist", None, 2, 3000, 500),
@@ -80,7 +81,8 @@ def _train_or_reuse(job: DemoJob, ds: Dataset, model_dir: Path, *, quick: bool, 
         except CheckpointError:
             pass  # stale or damaged: train again
     epochs = job.quick_epochs if quick else job.epochs
-    tm = train_model(job.family, ds, seed=0, device=device, epochs=epochs, progress=True)
+    tm = train_model(job.family, ds, seed=0, device=device, epochs=epochs, progress=True,
+                     config=dict(job.config) or None)
     tm = tm.to("cpu") if hasattr(tm, "to") else tm
     tm.save(model_dir)
     return tm

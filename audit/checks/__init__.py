@@ -4,6 +4,7 @@ from __future__ import annotations
 from audit.checks.calibration import CalibrationCheck
 from audit.checks.data_profile import DataProfileCheck
 from audit.checks.error_analysis import ErrorAnalysisCheck
+from audit.checks.explain import CounterfactualsCheck, ExplanationQualityCheck, ExplanationsCheck
 from audit.checks.fairness import (
     ClassDisparityCheck,
     FairnessCheck,
@@ -33,6 +34,7 @@ def register_builtin_checks(registry: Registry) -> Registry:
 def _builtin_checks() -> list[Check]:
     # Order matters: later checks may read earlier metrics/artifacts (fairness reads explanations).
     checks: list[Check] = [PerformanceCheck(), DataProfileCheck(), ErrorAnalysisCheck()]
+    checks += [ExplanationsCheck(), ExplanationQualityCheck(), CounterfactualsCheck()]
     checks += [FairnessCheck(), ProxiesCheck(), FairnessProbesCheck(), ClassDisparityCheck(), MitigationCheck()]
     checks += [RobustnessCheck(), CorruptionCheck(), CalibrationCheck(), OODCheck()]
     checks += [GenerativeCheck(), GenerativeInsightCheck()]

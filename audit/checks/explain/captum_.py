@@ -34,7 +34,7 @@ from audit.checks.explain._fast_gradients import (
     batched,
     gradient_context,
     rows_independent,
-    rows_per_chunk,
+    chunk_rows,
     seeded_global_rngs,
 )
 from audit.errors import InvalidInputError, InvalidTypeError
@@ -161,7 +161,7 @@ def integrated_gradients(module: nn.Module, x: np.ndarray, target: Any, *, basel
     b = check_baseline(baseline, x)
     xt, bt, tt = _tensor(x, module), _tensor(b, module), torch.as_tensor(t, device=_device(module))
     use_fast = _use_fast(module, xt, fast)
-    size = rows_per_chunk(int(np.prod(x.shape[1:])), n_steps) if use_fast else len(x)
+    size = chunk_rows(module, xt, n_steps) if use_fast else len(x)
     attrs, deltas = [], []
     with gradient_context(module):
         for sl in _chunks(len(x), size):
@@ -181,7 +181,7 @@ def saliency(module: nn.Module, x: np.ndarray, target: Any, *, fast: bool = True
     t = check_targets(target, len(x))
     xt, tt = _tensor(x, module), torch.as_tensor(t, device=_device(module))
     use_fast = _use_fast(module, xt, fast)
-    size = rows_per_chunk(int(np.prod(x.shape[1:])), 1) if use_fast else len(x)
+    size = chunk_rows(module, xt, 1) if use_fast else len(x)
     out = []
     with gradient_context(module):
         for sl in _chunks(len(x), size):
@@ -199,7 +199,7 @@ def deeplift(module: nn.Module, x: np.ndarray, target: Any, *, baseline: Any, fa
     b = check_baseline(baseline, x)
     xt, bt, tt = _tensor(x, module), _tensor(b, module), torch.as_tensor(t, device=_device(module))
     use_fast = _use_fast(module, xt, fast)
-    size = rows_per_chunk(int(np.prod(x.shape[1:])), 2) if use_fast else len(x)
+    size = chunk_rows(module, xt, 2) if use_fast else len(x)
     out = []
     with gradient_context(module):
         for sl in _chunks(len(x), size):
@@ -221,7 +221,7 @@ def deeplift_shap(module: nn.Module, x: np.ndarray, target: Any, *, background: 
                                 f"(m, {', '.join(map(str, x.shape[1:]))}). Got shape {bg.shape} instead.")
     xt, bt, tt = _tensor(x, module), _tensor(bg, module), torch.as_tensor(t, device=_device(module))
     use_fast = _use_fast(module, xt, fast)
-    size = rows_per_chunk(int(np.prod(x.shape[1:])), 2 * len(bg)) if use_fast else len(x)
+    size = chunk_rows(module, xt, 2 * len(bg)) if use_fast else len(x)
     out = []
     with gradient_context(module):
         for sl in _chunks(len(x), size):
@@ -250,7 +250,7 @@ def gradient_shap(module: nn.Module, x: np.ndarray, target: Any, *, background: 
                                 f"(m, {', '.join(map(str, x.shape[1:]))}). Got shape {bg.shape} instead.")
     xt, bt, tt = _tensor(x, module), _tensor(bg, module), torch.as_tensor(t, device=_device(module))
     use_fast = _use_fast(module, xt, fast)
-    size = rows_per_chunk(int(np.prod(x.shape[1:])), n_samples) if use_fast else len(x)
+    size = chunk_rows(module, xt, n_samples) if use_fast else len(x)
     out = []
     with gradient_context(module), seeded_global_rngs(seed):
         for sl in _chunks(len(x), size):
@@ -308,7 +308,7 @@ def layer_integrated_gradients(module: nn.Module, layer: nn.Module, x: np.ndarra
     xt = torch.as_tensor(np.asarray(x, dtype=np.int64), device=_device(module))
     bt = torch.as_tensor(b, device=_device(module))
     tt = torch.as_tensor(t, device=_device(module))
-    size = rows_per_chunk(int(x.shape[1]) * 64, n_steps)
+    size = chunk_rows(module, xt, n_steps)
     attrs, deltas = [], []
     with gradient_context(module):
         for sl in _chunks(len(x), size):

@@ -236,9 +236,8 @@ def _summaries(ctx: AuditContext, ws: ExplanationSet, methods: list[str], o: dic
                 top=30 if kind == "tabular" else None)
         elif kind == "image":
             out["global_importance"][name] = agg.patch_importance(values)
-            base = None
             out["images"][f"global_{name}"] = agg.image_layout(
-                f"Global importance: {name}", "mean |attribution| per pixel", np.abs(values).mean(axis=0), base)
+                f"Global importance: {name}", "mean |attribution| per pixel", np.abs(values).mean(axis=0), None)
         else:
             toks = [ws.tokens[r] for r in rows[in_global]] if in_global.any() else [ws.tokens[r] for r in rows]
             imp = agg.token_importance(values, toks)

@@ -73,8 +73,8 @@ class ExplanationQualityCheck:
 
 
 def _select(ws: ExplanationSet, name: str, rows: np.ndarray) -> np.ndarray:
-    where = np.searchsorted(ws.rows[name], rows)
-    return where
+    """Positions of ``rows`` within the rows method ``name`` explained (sorted; every local row is among them)."""
+    return np.searchsorted(ws.rows[name], rows)
 
 
 def _measure(name: str, ws: ExplanationSet, rows: np.ndarray, o: dict[str, Any],

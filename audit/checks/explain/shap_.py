@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from audit.checks.explain import captum_
-from audit.checks.explain._fast_gradients import gradient_context, rows_per_chunk
+from audit.checks.explain._fast_gradients import chunk_rows, gradient_context
 from audit.errors import InvalidInputError
 
 __all__ = [
@@ -77,10 +77,9 @@ def expected_gradients(module: nn.Module, x: np.ndarray, target: np.ndarray, bac
     """
     n, s = ref_index.shape
     device = next(module.parameters()).device
-    row = int(np.prod(x.shape[1:]))
-    size = rows_per_chunk(row, s)
     out = np.zeros(x.shape, dtype=np.float64)
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+    size = chunk_rows(module, xt, s)
     bt = torch.as_tensor(np.asarray(background, dtype=np.float32), device=device)
     with gradient_context(module):
         for start in range(0, n, size):
