@@ -39,6 +39,19 @@ DEMO_JOBS: tuple[DemoJob, ...] = (
 )
 
 
+# Lighter audit options for `--quick` (same checks, fewer rows and steps); the full demo uses the defaults.
+QUICK_OPTIONS: dict[str, dict[str, Any]] = {
+    "explanations": {"n_global": 60, "ig_steps": 24, "n_boot": 100, "lime_samples": 300, "kernel_samples": 128},
+    "explanation_quality": {"n_rows": 4, "curve_steps": 10, "infidelity_samples": 8},
+    "robustness": {"n_samples": 100, "steps": 10, "n_boot": 200},
+    "corruption": {"n_samples": 400},
+    "ood": {"n_samples": 300},
+    "fairness": {"n_boot": 500},
+    "generative": {"n_samples": 300, "n_real": 300, "snapshot_samples": 100},
+    "generative_insight": {"n_scored": 200},
+}
+
+
 def run_demo(out: str | Path, *, quick: bool = False, device: str = "auto",
              families: list[str] | None = None) -> dict[str, AuditResult]:
     """Train (or reuse) and audit each family; returns the results by family.
@@ -89,9 +102,9 @@ def _train_or_reuse(job: DemoJob, ds: Dataset, model_dir: Path, *, quick: bool, 
 
 
 def _demo_config(job: DemoJob, quick: bool, root: Path, device: str) -> AuditConfig:
-    options: dict[str, dict[str, Any]] = {}
+    options: dict[str, dict[str, Any]] = {k: dict(v) for k, v in QUICK_OPTIONS.items()} if quick else {}
     if job.family == "gan" and (root / "cnn" / "model" / "metadata.json").is_file():
-        options["generative"] = {"reference_model": str(root / "cnn" / "model")}
+        options.setdefault("generative", {})["reference_model"] = str(root / "cnn" / "model")
     return AuditConfig(
         seed=0,
         device="cpu" if device == "auto" and not torch.cuda.is_available() else device,
