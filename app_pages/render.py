@@ -4,7 +4,7 @@ Everything here only displays what ``reports.build_view`` prepared (the same dat
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ __all__ = [
     "render_headline",
     "render_table",
     "render_figure",
+    "render_figures",
+    "render_image",
+    "unique_columns",
     "render_images",
     "render_texts",
     "render_section",
@@ -69,10 +72,36 @@ def render_headline(section: SectionView, per_row: int = 4) -> None:
             col.metric(f"{m.label}{mark}", m.text)
 
 
+def unique_columns(columns: Sequence[object]) -> list[str]:
+    """Column names made unique for a dataframe: a repeated name is prefixed with the nearest earlier column whose
+    name is not repeated ("attack success gap CI lower"), then numbered if still taken.
+
+    Example:
+        >>> unique_columns(["gap", "CI lower", "CI upper", "rate", "CI lower", "CI upper"])
+        ['gap', 'gap CI lower', 'gap CI upper', 'rate', 'rate CI lower', 'rate CI upper']
+    """
+    names = [str(c) for c in columns]
+    counts = {n: names.count(n) for n in names}
+    out: list[str] = []
+    anchor = ""
+    for name in names:
+        if counts[name] == 1:
+            anchor = name
+            candidate = name
+        else:
+            candidate = f"{anchor} {name}".strip() if anchor else name
+        base, i = candidate, 2
+        while candidate in out or (candidate != name and counts.get(candidate, 0) == 1):
+            candidate = f"{base} ({i})"
+            i += 1
+        out.append(candidate)
+    return out
+
+
 def render_table(table: TableView, key: str) -> None:
     """A convention table as an interactive dataframe (raw values; sortable)."""
     st.markdown(f"**{table.title}**")
-    frame = pd.DataFrame(table.rows, columns=[str(c) for c in table.columns])
+    frame = pd.DataFrame(table.rows, columns=unique_columns(table.columns))
     st.dataframe(frame, width="stretch", hide_index=True, key=key)
     if table.note:
         st.caption(table.note)
@@ -91,13 +120,20 @@ def render_images(images: Sequence[ImageView], per_row: int = 6) -> None:
         cols = st.columns(per_row)
         for col, image in zip(cols, images[start:start + per_row]):
             with col:
-                render_image(image)
+                render_image(image, stretch=True)
 
 
-def render_image(image: ImageView) -> None:
-    """One convention image (grayscale, heat map or overlay)."""
-    caption = image.title if not image.caption else f"{image.title} — {image.caption}"
-    st.image(upscale(image.rgb()), caption=caption)
+def render_image(image: ImageView, caption: str | None = None, *, stretch: bool = False) -> None:
+    """One convention image (grayscale, heat map or overlay); ``caption`` replaces its title and caption.
+
+    ``stretch`` fills the column (for grids of equal columns); otherwise the image keeps its enlarged size.
+    """
+    if caption is None:
+        caption = image.title if not image.caption else f"{image.title} — {image.caption}"
+    if stretch:
+        st.image(upscale(image.rgb(), 2 * _IMAGE_PX), caption=caption, width="stretch")
+    else:
+        st.image(upscale(image.rgb()), caption=caption)
 
 
 def render_texts(texts: Sequence[TextView]) -> None:
@@ -109,9 +145,36 @@ def render_texts(texts: Sequence[TextView]) -> None:
             st.caption(text.caption)
 
 
+def render_figures(figures: Sequence[FigureView], key: str, per_row: int = 2) -> None:
+    """Figures in order, ``per_row`` side by side; a wide figure (grouped importance, time steps) takes a row."""
+    row: list[tuple[int, FigureView]] = []
+
+    def flush() -> None:
+        if not row:
+            return
+        cols = st.columns(per_row) if len(row) > 1 or per_row > 1 else [st.container()]
+        for col, (i, fig) in zip(cols, row):
+            with col:
+                render_figure(fig, key=f"{key}-{i}-{fig.key}")
+        row.clear()
+
+    for i, fig in enumerate(figures):
+        if fig.wide:
+            flush()
+            render_figure(fig, key=f"{key}-{i}-{fig.key}")
+        else:
+            row.append((i, fig))
+            if len(row) == per_row:
+                flush()
+    flush()
+
+
 def render_section(section: SectionView, *, show_title: bool = True, skip_images: bool = False,
-                   skip_texts: bool = False) -> None:
-    """One check section: status, headline, findings, figures, tables, images, texts and other details."""
+                   skip_texts: bool = False, after_findings: Callable[[], None] | None = None) -> None:
+    """One check section: status, headline, findings, figures, tables, images, texts and other details.
+
+    ``after_findings`` draws a tab's own block (e.g. the sample picker) right after the findings.
+    """
     if show_title:
         st.subheader(f"{_STATUS_ICON.get(section.status, '')} {section.title}")
     if section.status == "skipped":
@@ -126,8 +189,9 @@ def render_section(section: SectionView, *, show_title: bool = True, skip_images
     render_headline(section)
     if section.findings:
         render_findings(section.findings)
-    for i, fig in enumerate(section.figures):
-        render_figure(fig, key=f"fig-{section.anchor}-{i}-{fig.key}")
+    if after_findings is not None:
+        after_findings()
+    render_figures(section.figures, key=f"fig-{section.anchor}")
     for i, table in enumerate(section.tables):
         if table.collapsed:
             with st.expander(table.title):

@@ -59,7 +59,7 @@ def _render_tab(name: str, sections: list[SectionView], view: ReportView, folder
     if name == "Summary":
         render_summary(view)
     elif name == "Explanations":
-        render_explanations(sections)
+        render_explanations(sections, result.metrics)
     elif name == "Fairness":
         render_fairness(sections, list(view.summary.data.get("sensitive_features") or []))
     elif name == "Robustness":

@@ -115,13 +115,19 @@ def _tabular(model: TrainedModel, ds: Dataset, model_key: str) -> None:
         cf: wc.Counterfactual | None = outcome["counterfactual"]
         if cf is not None:
             st.markdown("**Counterfactual**")
-            if cf.changes:
-                verb = "reaches" if cf.reached else "moves toward (without reaching)"
-                edits = " and ".join(f"**{c.feature}** from `{c.before}` to `{c.after}`" for c in cf.changes)
-                st.markdown(f"Changing {edits} {verb} **{cf.target}**.")
+            if cf.reached:
+                edits = " and ".join(f"**{c.feature}** from `{_fmt(c.before)}` to `{_fmt(c.after)}`"
+                                     for c in cf.changes)
+                st.markdown(f"The smallest change found: {edits} gives **{cf.target}** (verified by re-scoring; "
+                            f"sensitive features never move).")
                 _show_prediction(cf.prediction, "Prediction after the change")
             else:
-                st.caption("No edit of a non-sensitive feature changes the prediction.")
+                st.caption(f"No change of at most {wc.MAX_CHANGED} non-sensitive features within the training range "
+                           f"reaches {cf.target}.")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _pick_sample(ds: Dataset) -> int:
@@ -129,44 +135,68 @@ def _pick_sample(ds: Dataset) -> int:
                                key="whatif_sample"))
 
 
-def _text(model: TrainedModel, ds: Dataset) -> None:
+@st.cache_data(max_entries=128, show_spinner="Explaining…")
+def _text_outcome(model_key: str, text: str, _model: TrainedModel, _ds: Dataset) -> dict[str, Any]:
+    """Prediction, token attributions and the masking counterfactual of one text (cached per model and text)."""
+    state = _model.preprocessing or _ds.preprocessing
+    x = encode([text], state)
+    pred = wc.predict_rows(_model, x, list(_model.class_names or _ds.class_names))[0]
+    tokens = tokenize(text)[: x.shape[1]]
+    if not tokens:
+        return {"prediction": pred, "tokens": [], "scores": [], "counterfactual": None}
+    scores = wc.text_attributions(_model, _ds, x, pred.index)[: len(tokens)]
+    return {"prediction": pred, "tokens": tokens, "scores": [float(s) for s in scores],
+            "counterfactual": wc.text_counterfactual(_model, _ds, text)}
+
+
+def _text(model: TrainedModel, ds: Dataset, model_key: str) -> None:
     idx = _pick_sample(ds)
     raw = ds.test.raw["text"].iloc[idx] if ds.test.raw is not None and "text" in ds.test.raw else ""
-    text = st.text_area("Text (edit it)", value=str(raw), key=f"whatif_text_{idx}")
-    state = model.preprocessing or ds.preprocessing
-    x = encode([text], state)
-    class_names = list(model.class_names or ds.class_names)
-    pred = wc.predict_rows(model, x, class_names)[0]
-    left, right = st.columns(2)
+    text = st.text_area("Text (edit it; the outputs update when you leave the box)", value=str(raw),
+                        key=f"whatif_text_{idx}")
+    out = _text_outcome(model_key, text, model, ds)
+    pred: wc.Prediction = out["prediction"]
+    left, right = st.columns([2, 3], gap="large")
     with left:
         _show_prediction(pred)
     with right:
-        tokens = tokenize(text)[: x.shape[1]]
-        if tokens:
-            scores = wc.text_attributions(model, x, pred.index)[: len(tokens)]
-            st.markdown("**Token attributions** (red supports the prediction)")
-            st.markdown(str(plots.token_html(tokens, [float(s) for s in scores])), unsafe_allow_html=True)
-            edited, removed, after = wc.text_counterfactual(model, ds, text)
-            if after.index != pred.index:
-                st.markdown(f"**Counterfactual:** removing {', '.join(f'`{w}`' for w in removed)} changes the "
-                            f"prediction to **{after.label}**.")
-            else:
-                st.caption("Removing up to 5 words does not change the prediction.")
+        if not out["tokens"]:
+            st.caption("The text has no words the model knows.")
+            return
+        st.markdown(f"**Why '{pred.label}': layer integrated gradients per word** (red supports it, blue opposes it)")
+        st.markdown(f"<div class='da-tokens'>{plots.token_html(out['tokens'], out['scores'])}</div>",
+                    unsafe_allow_html=True)
+        cf: wc.TextCounterfactual = out["counterfactual"]
+        st.markdown("**Counterfactual**")
+        words = ", ".join(f"`{w}`" for w in cf.removed)
+        if cf.prediction.index != pred.index:
+            st.markdown(f"Removing {words} (the {len(cf.removed)} word(s) that most support '{pred.label}') changes "
+                        f"the prediction to **{cf.prediction.label}**.")
+        else:
+            st.markdown(f"Removing the {len(cf.removed)} words that most support it ({words}) does not change the "
+                        f"prediction: P({pred.label}) = {cf.prediction.proba.get(pred.label, 0.0):.3f}.")
+        fig = plots.curve_figure(cf.counts, {f"P({pred.label})": cf.curve},
+                                 title="Probability as the most supporting words are removed",
+                                 x_label="words removed", y_label="probability")
+        st.plotly_chart(fig, width="stretch", key="whatif_text_curve")
 
 
 def _image(model: TrainedModel, ds: Dataset) -> None:
     idx = _pick_sample(ds)
     x = ds.test.x[idx: idx + 1]
     pred = wc.predict_rows(model, x, list(model.class_names or ds.class_names))[0]
-    left, right = st.columns(2)
+    base = x[0].mean(axis=0)
+    left, mid, right = st.columns([1, 1, 2], gap="large")
     with left:
-        st.image(upscale(image_rgb(x[0].mean(axis=0).tolist(), kind="grayscale"), 168), caption="input")
-        _show_prediction(pred)
-    with right:
-        attr = wc.image_attributions(model, x, pred.index)
-        st.image(upscale(image_rgb(attr.tolist(), kind="overlay", base=x[0].mean(axis=0).tolist()), 168),
+        st.image(upscale(image_rgb(base.tolist(), kind="grayscale"), 168), caption="input")
+    with mid:
+        attr = wc.image_attributions(model, ds, x, pred.index)
+        st.image(upscale(image_rgb(attr.tolist(), kind="overlay", base=base.tolist()), 168),
                  caption=f"integrated gradients toward '{pred.label}' (red for, blue against)")
-        st.caption("Counterfactual edits are offered for tabular and text models.")
+    with right:
+        _show_prediction(pred)
+        st.caption("Counterfactual edits are offered for tabular and text models; the Robustness tab shows the "
+                   "smallest pixel changes that fool this model.")
 
 
 def _series(model: TrainedModel, ds: Dataset) -> None:
@@ -174,9 +204,19 @@ def _series(model: TrainedModel, ds: Dataset) -> None:
     x = ds.test.x[idx: idx + 1]
     pred = wc.predict_rows(model, x, list(model.class_names or ds.class_names))[0]
     _show_prediction(pred)
-    fig = plots.curve_figure(list(range(x.shape[1])), {"input": x[0, :, 0].astype(float).tolist()},
-                             title="Input window", x_label="step", y_label="standardised value")
-    st.plotly_chart(fig, width="stretch", key="whatif_series")
+    steps = list(range(x.shape[1]))
+    left, right = st.columns(2)
+    with left:
+        fig = plots.curve_figure(steps, {"input": x[0, :, 0].astype(float).tolist() if x.ndim == 3
+                                         else x[0].astype(float).tolist()},
+                                 title="Input window", x_label="step", y_label="standardised value")
+        st.plotly_chart(fig, width="stretch", key="whatif_series")
+    with right:
+        attr = wc.series_attributions(model, ds, x)
+        labels = [f"t-{len(steps) - 1 - i}" for i in steps]
+        fig = plots.step_bar_figure(labels, [float(a) for a in attr], title="Integrated gradients per time step",
+                                    x_label="step", value_label="attribution")
+        st.plotly_chart(fig, width="stretch", key="whatif_series_attr")
 
 
 def render_whatif(folder: Path, result: AuditResult) -> None:
@@ -194,7 +234,7 @@ def render_whatif(folder: Path, result: AuditResult) -> None:
         if ds.kind == "tabular":
             _tabular(model, ds, model_key)
         elif ds.kind == "text":
-            _text(model, ds)
+            _text(model, ds, model_key)
         elif ds.kind == "image":
             _image(model, ds)
         else:

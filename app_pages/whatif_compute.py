@@ -1,8 +1,16 @@
-"""What-if computations for one input (no Streamlit): prediction, attribution and counterfactual.
+"""What-if for one input (no Streamlit): prediction, attribution and counterfactual, all computed by ``audit``.
 
-Attributions call the audit's own captum wrappers (``audit.checks.explain.captum_``); the counterfactual is a small
-greedy search over single-feature edits scored by the model itself. Sensitive attributes are never edited by the
-counterfactual (it answers "what would have to change", not "who would have to be someone else").
+This module only adapts the dashboard's one edited input to the audit's public functions and back to raw values:
+
+- the model is wrapped once with ``audit.adapters.wrap_model`` (the adapter the audit itself scores with);
+- attributions: ``audit.checks.explain.captum_.integrated_gradients`` (tabular: train-mean baseline, one-hot
+  blocks summed per raw feature; image and series: zero baseline) and ``layer_integrated_gradients`` (text:
+  all-padding baseline), as the explanations check does;
+- tabular counterfactual: ``audit.checks.explain.counterfactual`` (``gradient_search`` or ``sampling_search``,
+  then ``sparsify`` and ``shrink``, verified by re-scoring) over a ``FeatureSpace`` in which sensitive features
+  never move;
+- text counterfactual: ``audit.checks.explain.quality.deletion_insertion``: the predicted class's probability as
+  the words that most support it are masked, in attribution order.
 """
 from __future__ import annotations
 
@@ -12,16 +20,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.adapters import ModelAdapter, wrap_model
 from audit.checks.explain.captum_ import integrated_gradients, layer_integrated_gradients
+from audit.checks.explain.counterfactual import FeatureSpace, gradient_search, sampling_search, shrink, sparsify
+from audit.checks.explain.quality import deletion_insertion, unit_index
 from models import Dataset, TrainedModel
 from models.errors import InvalidInputError
 from models.preprocessing import PAD_ID, encode, tokenize
 
 __all__ = [
+    "MAX_CHANGED",
     "Change",
     "Counterfactual",
     "Prediction",
+    "TextCounterfactual",
+    "adapter_for",
     "editable_features",
+    "feature_space",
     "predict_rows",
     "predict_row",
     "tabular_attributions",
@@ -29,10 +44,11 @@ __all__ = [
     "text_attributions",
     "text_counterfactual",
     "image_attributions",
+    "series_attributions",
 ]
 
-_NUMERIC_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _IG_STEPS = 32
+MAX_CHANGED = 3
 
 
 @dataclass(frozen=True)
@@ -47,7 +63,7 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Change:
-    """One edited feature."""
+    """One edited feature, in raw units (numbers in the data's own units, categories by name)."""
 
     feature: str
     before: Any
@@ -56,11 +72,11 @@ class Change:
 
 @dataclass(frozen=True)
 class Counterfactual:
-    """The smallest edit found that moves the prediction to ``target``.
+    """The smallest verified edit found that moves the prediction to ``target``.
 
     Attributes:
-        changes: the edited features (at most ``max_changes``).
-        prediction: the prediction after the edit.
+        changes: the edited features (empty when none was found).
+        prediction: the prediction after the edit (the current one when none was found).
         reached: whether the prediction is now ``target``.
         target: the class aimed at.
     """
@@ -71,8 +87,36 @@ class Counterfactual:
     target: str
 
 
+@dataclass(frozen=True)
+class TextCounterfactual:
+    """Masking the words that most support the prediction, most supportive first.
+
+    Attributes:
+        removed: the masked words (the fewest that change the prediction, else the most supportive ones tried).
+        text: the text with those words removed.
+        prediction: the prediction with them masked (re-scored).
+        counts: words masked at each point of ``curve``.
+        curve: the predicted class's probability as 0, 1, 2, ... of the words are masked.
+    """
+
+    removed: list[str]
+    text: str
+    prediction: Prediction
+    counts: list[int]
+    curve: list[float]
+
+
 def _state(model: TrainedModel, ds: Dataset) -> dict[str, Any]:
     return model.preprocessing or ds.preprocessing
+
+
+def _class_names(model: TrainedModel, ds: Dataset) -> list[str]:
+    return list(model.class_names or ds.class_names)
+
+
+def adapter_for(model: TrainedModel, ds: Dataset) -> ModelAdapter:
+    """The audit's adapter of ``model`` on the CPU (what the audit scores and differentiates)."""
+    return wrap_model(model, ds, device="cpu")
 
 
 def editable_features(model: TrainedModel, ds: Dataset) -> list[dict[str, Any]]:
@@ -111,104 +155,25 @@ def predict_rows(model: TrainedModel, x: np.ndarray, class_names: list[str]) -> 
 def predict_row(model: TrainedModel, ds: Dataset, row: pd.DataFrame) -> tuple[np.ndarray, Prediction]:
     """Encode one raw tabular row with the model's preprocessing and predict it."""
     x = encode(row, _state(model, ds))
-    return x, predict_rows(model, x, list(model.class_names or ds.class_names))[0]
+    return x, predict_rows(model, x, _class_names(model, ds))[0]
 
 
-def _baseline(ds: Dataset) -> np.ndarray:
-    return ds.train.x.astype(np.float64).mean(axis=0)
+def _groups(ds: Dataset) -> dict[str, list[int]]:
+    return {k: list(v) for k, v in ds.feature_groups.items()} or {n: [i] for i, n in enumerate(ds.feature_names)}
 
 
+# ---------------------------------------------------------------------------------------------- attributions
 def tabular_attributions(model: TrainedModel, ds: Dataset, x: np.ndarray, target: int) -> dict[str, float]:
-    """Integrated gradients of one encoded row toward class ``target`` (baseline: the train mean), summed per
-    raw feature (one-hot blocks add up)."""
-    attr, _ = integrated_gradients(model.module, x.astype(np.float32), np.array([target]), baseline=_baseline(ds),
-                                   n_steps=_IG_STEPS)
-    groups = ds.feature_groups or {name: [i] for i, name in enumerate(ds.feature_names)}
-    return {name: float(attr[0, idx].sum()) for name, idx in groups.items()}
+    """Integrated gradients of one encoded row toward class ``target`` (baseline: the train mean, as the
+    explanations check), summed per raw feature (one-hot blocks add up)."""
+    module = adapter_for(model, ds).score_module(as_proba=False)
+    attr, _ = integrated_gradients(module, x.astype(np.float32), np.array([target]),
+                                   baseline=ds.train.x.astype(np.float64).mean(axis=0), n_steps=_IG_STEPS)
+    return {name: float(attr[0, idx].sum()) for name, idx in _groups(ds).items()}
 
 
-def _candidates(feat: dict[str, Any], current: Any, ds: Dataset) -> list[Any]:
-    if feat["type"] == "categorical":
-        return [c for c in feat["categories"] if str(c) != str(current)]
-    raw = ds.train.raw[feat["name"]] if ds.train.raw is not None and feat["name"] in ds.train.raw else None
-    values = pd.to_numeric(raw, errors="coerce").dropna().to_numpy() if raw is not None else np.array([feat["mean"]])
-    qs = np.quantile(values, _NUMERIC_QUANTILES) if len(values) else np.array([feat["mean"]])
-    integer = len(values) and np.all(np.mod(values, 1) == 0)
-    cands = sorted({float(np.round(q)) if integer else float(q) for q in qs})
-    return [c for c in cands if current is None or pd.isna(current) or abs(c - float(current)) > 1e-9]
-
-
-def _cost(feat: dict[str, Any], before: Any, after: Any) -> float:
-    if feat["type"] == "categorical":
-        return 1.0
-    try:
-        return abs(float(after) - float(before)) / float(feat["std"])
-    except (TypeError, ValueError):
-        return 1.0
-
-
-def tabular_counterfactual(model: TrainedModel, ds: Dataset, row: pd.DataFrame, target: int,
-                           max_changes: int = 2) -> Counterfactual:
-    """A greedy counterfactual: the cheapest single edit that reaches class ``target``; otherwise the edit that
-    raises its probability most, then the next, up to ``max_changes`` edits.
-
-    Args:
-        model: a tabular classifier.
-        ds: its data set (train rows give the candidate values).
-        row: one raw row (a one-row DataFrame).
-        target: the class index to reach.
-        max_changes: most features edited.
-
-    Returns:
-        The edits and the prediction after them.
-
-    Raises:
-        InvalidInputError: not a classifier, or ``target`` out of range.
-    """
-    class_names = list(model.class_names or ds.class_names)
-    if model.task not in ("binary", "multiclass"):
-        raise InvalidInputError(f"A counterfactual needs a classifier. This model's task is {model.task!r}.")
-    if not 0 <= int(target) < len(class_names):
-        raise InvalidInputError(f"The 'target' argument must be a class index in 0..{len(class_names) - 1}. Got {target!r}.")
-    state = _state(model, ds)
-    sensitive = set(ds.sensitive_features)
-    feats = [f for f in state["features"] if f["name"] not in sensitive]
-    current = row.reset_index(drop=True).copy()
-    changes: list[Change] = []
-    pred = predict_row(model, ds, current)[1]
-    for _ in range(max_changes):
-        trials: list[tuple[dict[str, Any], Any]] = []
-        frames = []
-        for feat in feats:
-            if any(c.feature == feat["name"] for c in changes):
-                continue
-            for value in _candidates(feat, current.at[0, feat["name"]], ds):
-                edited = current.copy()
-                edited[feat["name"]] = edited[feat["name"]].astype(object)
-                edited.at[0, feat["name"]] = value
-                frames.append(edited)
-                trials.append((feat, value))
-        if not frames:
-            break
-        proba = model.predict_proba(encode(pd.concat(frames, ignore_index=True), state))
-        reached = np.flatnonzero(proba.argmax(axis=1) == target)
-        if len(reached):
-            costs = [_cost(trials[i][0], current.at[0, trials[i][0]["name"]], trials[i][1]) for i in reached]
-            best = int(reached[int(np.argmin(costs))])
-        else:
-            best = int(np.argmax(proba[:, target]))
-        feat, value = trials[best]
-        changes.append(Change(feat["name"], current.at[0, feat["name"]], value))
-        current[feat["name"]] = current[feat["name"]].astype(object)
-        current.at[0, feat["name"]] = value
-        pred = predict_rows(model, encode(current, state), class_names)[0]
-        if pred.index == target:
-            break
-    return Counterfactual(changes=changes, prediction=pred, reached=pred.index == target, target=class_names[target])
-
-
-def text_attributions(model: TrainedModel, x: np.ndarray, target: int) -> np.ndarray:
-    """Per-token integrated gradients on the embedding layer (baseline: all padding); shape (L,).
+def text_attributions(model: TrainedModel, ds: Dataset, x: np.ndarray, target: int) -> np.ndarray:
+    """Per-token layer integrated gradients on the embedding layer (baseline: all padding); shape (L,).
 
     Raises:
         InvalidInputError: the model has no ``embedding`` layer.
@@ -216,37 +181,130 @@ def text_attributions(model: TrainedModel, x: np.ndarray, target: int) -> np.nda
     layer = getattr(model.module, "embedding", None)
     if layer is None:
         raise InvalidInputError(f"Token attributions need a text model with an 'embedding' layer; this {model.family!r} has none.")
-    scores, _ = layer_integrated_gradients(model.module, layer, x.astype(np.int64), np.array([target]),
+    module = adapter_for(model, ds).score_module(as_proba=False)
+    scores, _ = layer_integrated_gradients(module, layer, x.astype(np.int64), np.array([target]),
                                            baseline_ids=np.full(x.shape[1], PAD_ID), n_steps=_IG_STEPS)
     return scores[0]
 
 
-def text_counterfactual(model: TrainedModel, ds: Dataset, text: str, max_removed: int = 5) -> tuple[str, list[str], Prediction]:
-    """Remove, one at a time, the word that most supports the current prediction, until it changes.
-
-    Returns:
-        (the edited text, the removed words, the prediction after the edit).
-    """
-    state = _state(model, ds)
-    class_names = list(model.class_names or ds.class_names)
-    words = tokenize(text)
-    start = predict_rows(model, encode([text], state), class_names)[0]
-    removed: list[str] = []
-    pred = start
-    for _ in range(min(max_removed, max(0, len(words) - 1))):
-        variants = [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
-        proba = model.predict_proba(encode(variants, state))
-        best = int(np.argmin(proba[:, start.index]))
-        removed.append(words[best])
-        words = words[:best] + words[best + 1:]
-        pred = predict_rows(model, encode([" ".join(words)], state), class_names)[0]
-        if pred.index != start.index:
-            break
-    return " ".join(words), removed, pred
-
-
-def image_attributions(model: TrainedModel, x: np.ndarray, target: int) -> np.ndarray:
+def image_attributions(model: TrainedModel, ds: Dataset, x: np.ndarray, target: int) -> np.ndarray:
     """Integrated gradients of one image (1, c, h, w) toward ``target`` (baseline: black), summed over channels."""
-    attr, _ = integrated_gradients(model.module, x.astype(np.float32), np.array([target]),
+    module = adapter_for(model, ds).score_module(as_proba=False)
+    attr, _ = integrated_gradients(module, x.astype(np.float32), np.array([target]),
                                    baseline=np.zeros(x.shape[1:]), n_steps=_IG_STEPS)
     return attr[0].sum(axis=0)
+
+
+def series_attributions(model: TrainedModel, ds: Dataset, x: np.ndarray) -> np.ndarray:
+    """Integrated gradients of one window (1, T[, C]) of a forecaster (baseline: zeros), per time step (T,)."""
+    module = adapter_for(model, ds).score_module(as_proba=False)
+    attr, _ = integrated_gradients(module, x.astype(np.float32), np.array([0]), baseline=np.zeros(x.shape[1:]),
+                                   n_steps=_IG_STEPS)
+    a = attr[0]
+    return a.sum(axis=1) if a.ndim == 2 else a
+
+
+# ----------------------------------------------------------------------------------------- counterfactuals
+def feature_space(ds: Dataset) -> FeatureSpace:
+    """The counterfactual search space of the data: feature groups, numeric ones, sensitive ones frozen, the
+    training range (the same space the counterfactuals check searches with no user-frozen features)."""
+    groups = _groups(ds)
+    continuous = set(ds.continuous_features)
+    numeric = [(n in continuous) if continuous else len(g) == 1 for n, g in groups.items()]
+    frozen = set(ds.sensitive_features)
+    return FeatureSpace(list(groups), list(groups.values()), numeric, [n not in frozen for n in groups],
+                        ds.train.x.min(axis=0).astype(np.float64), ds.train.x.max(axis=0).astype(np.float64))
+
+
+def _raw_value(ds: Dataset, state: dict[str, Any], name: str, cols: list[int], numeric: bool, x: np.ndarray) -> Any:
+    """One feature of an encoded row back in raw units (a category name, or the value in the data's units)."""
+    if not numeric:
+        return ds.feature_names[cols[int(np.argmax(x[cols]))]].split("=", 1)[-1]
+    feat = next((f for f in state.get("features", []) if f["name"] == name), None)
+    value = float(x[cols[0]])
+    raw = value * float(feat["std"]) + float(feat["mean"]) if feat and feat.get("type") == "numeric" else value
+    return round(raw, 4)
+
+
+def tabular_counterfactual(model: TrainedModel, ds: Dataset, row: pd.DataFrame, target: int, *, seed: int = 0,
+                           steps: int = 200) -> Counterfactual:
+    """The smallest verified change of non-sensitive features that moves one raw row to class ``target``.
+
+    Args:
+        model: a tabular classifier.
+        ds: its data set (train rows give the ranges, sampled values and baseline).
+        row: one raw row (a one-row DataFrame).
+        target: the class index to reach.
+        seed: seeds the search.
+        steps: gradient steps.
+
+    Returns:
+        The edits (raw units) and the re-scored prediction after them.
+
+    Raises:
+        InvalidInputError: not a classifier, or ``target`` out of range.
+    """
+    names = _class_names(model, ds)
+    if model.task not in ("binary", "multiclass"):
+        raise InvalidInputError(f"A counterfactual needs a classifier. This model's task is {model.task!r}.")
+    if not 0 <= int(target) < len(names):
+        raise InvalidInputError(f"The 'target' argument must be a class index in 0..{len(names) - 1}. Got {target!r}.")
+    state = _state(model, ds)
+    adapter = adapter_for(model, ds)
+    space = feature_space(ds)
+    x = encode(row, state).astype(np.float32)
+    goal = np.array([int(target)])
+    if adapter.differentiable:
+        cands = gradient_search(adapter.score_module(as_proba=False), x, goal, space, steps=steps, seed=seed)
+    else:
+        cands = sampling_search(adapter.predict_proba, x, goal, space, ds.train.x, seed=seed)
+    cf, found = shrink(adapter.predict_proba, x, sparsify(x, cands, space, MAX_CHANGED), goal, space)
+    pred = predict_rows(model, cf.astype(np.float32), names)[0]
+    reached = bool(found[0]) and pred.index == int(target)
+    changes = []
+    if reached:
+        for name, cols, numeric in zip(space.names, space.groups, space.numeric):
+            if not np.allclose(x[0, cols], cf[0, cols], atol=1e-6):
+                changes.append(Change(name, _raw_value(ds, state, name, cols, numeric, x[0]),
+                                      _raw_value(ds, state, name, cols, numeric, cf[0])))
+    return Counterfactual(changes=changes, prediction=pred, reached=reached, target=names[int(target)])
+
+
+def text_counterfactual(model: TrainedModel, ds: Dataset, text: str, *, max_words: int = 10) -> TextCounterfactual:
+    """Mask the words that most support the current prediction (by layer integrated gradients), most supportive
+    first, and find the fewest that change it (``audit``'s deletion curve, then re-scored).
+
+    Args:
+        model: a text classifier.
+        ds: its data set.
+        text: the input text.
+        max_words: most words masked.
+
+    Returns:
+        The masked words, the edited text, the prediction after masking, and the probability curve.
+    """
+    state = _state(model, ds)
+    names = _class_names(model, ds)
+    ids = encode([text], state)
+    start = predict_rows(model, ids, names)[0]
+    words = tokenize(text)[: ids.shape[1]]
+    n = min(len(words), max_words)
+    if n == 0:
+        return TextCounterfactual([], text, start, [0], [start.proba.get(start.label, 1.0)])
+    scores = text_attributions(model, ds, ids, start.index)
+    readable = np.where(np.arange(ids.shape[1]) < len(words), scores, -np.inf)[None, :]
+    fractions, deletion, _ = deletion_insertion(adapter_for(model, ds).predict_proba, ids, np.array([start.index]),
+                                                readable, unit_index("text", ids.shape[1:]),
+                                                np.full(ids.shape[1], PAD_ID), n_steps=ids.shape[1])
+    counts = np.round(fractions * ids.shape[1]).astype(int)
+    keep = counts <= n
+    counts, curve = counts[keep], deletion[0, keep]
+    order = np.argsort(-readable[0], kind="stable")
+    k = next((int(c) for c, p in zip(counts, curve) if c > 0 and p < 0.5), n)
+    masked = ids.copy()
+    masked[0, order[:k]] = PAD_ID
+    after = predict_rows(model, masked, names)[0]
+    removed_pos = set(order[:k].tolist())
+    return TextCounterfactual(removed=[words[i] for i in sorted(removed_pos)],
+                              text=" ".join(w for i, w in enumerate(words) if i not in removed_pos),
+                              prediction=after, counts=[int(c) for c in counts], curve=[float(p) for p in curve])

@@ -237,8 +237,9 @@ class PredictProbaAdapter(ModelAdapter):
             if hasattr(self.model, "predict_proba"):
                 return np.asarray(self.model.predict_proba(x))
             labels = np.asarray(self.model.predict(x)).astype(int)  # hard labels -> one-hot probabilities
-            if labels.min(initial=0) < 0 or labels.max(initial=0) >= self.n_classes:
-                raise ModelOutputError(f"The model predicted label {labels.max()} but the data has {self.n_classes} classes.")
+            bad = labels[(labels < 0) | (labels >= self.n_classes)]
+            if bad.size:
+                raise ModelOutputError(f"The model predicted label {bad[0]} but the data has {self.n_classes} classes.")
             return np.eye(self.n_classes)[labels]
         return np.asarray(self.model.predict(x))
 
@@ -263,6 +264,22 @@ def _detect_output(out: torch.Tensor) -> str:
         return "probabilities" if in_unit else "logits"
     sums_one = bool(torch.allclose(out.sum(dim=1), torch.ones(out.shape[0], device=out.device), atol=1e-4))
     return "probabilities" if in_unit and sums_one else "logits"
+
+
+def _check_fits(model: TrainedModel, dataset: Dataset) -> None:
+    """A deepaudit model must be audited on data of its own kind, classes and input shape."""
+    if model.kind and model.kind != dataset.kind:
+        raise InvalidInputError(f"The model was trained on {model.kind!r} data but the 'dataset' is {dataset.kind!r}.")
+    if model.family != "gan" and model.class_names and list(model.class_names) != list(dataset.class_names):
+        raise InvalidInputError(
+            f"The model's classes {model.class_names} differ from the dataset's {dataset.class_names}: "
+            "audit it on data with the same labels in the same order."
+        )
+    if model.family != "gan" and model.input_shape and dataset.kind in ("tabular", "image"):
+        if tuple(model.input_shape) != tuple(dataset.input_shape):
+            raise InvalidInputError(
+                f"The model expects inputs of shape {tuple(model.input_shape)} but the 'dataset' gives {dataset.input_shape}."
+            )
 
 
 def wrap_model(model: Any, dataset: Dataset, *, output: OutputKind = "auto", device: str = "auto",
@@ -293,6 +310,7 @@ def wrap_model(model: Any, dataset: Dataset, *, output: OutputKind = "auto", dev
     common = {"task": task, "class_names": list(dataset.class_names), "batch_size": batch_size}
     input_dtype = torch.long if dataset.kind == "text" else None
     if isinstance(model, TrainedModel):
+        _check_fits(model, dataset)
         if model.family == "gan":
             adapter = TorchAdapter(model.module, task="generative", class_names=list(model.class_names), device=dev,
                                    batch_size=batch_size, output="logits", name="gan", trained=model)

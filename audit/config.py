@@ -139,6 +139,10 @@ class AuditConfig:
     sample_indices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        for key in ("checks", "skip", "sensitive"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, tuple) or not all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"The '{key}' key must be a tuple of names. Got {value!r} instead.")
         _require_int("seed", self.seed, minimum=0)
         _require_choice("device", self.device, DEVICES)
         _require_int("max_rows", self.max_rows, minimum=10)
@@ -233,7 +237,7 @@ class AuditConfig:
             "checks": list(self.checks) if self.checks is not None else None, "skip": list(self.skip),
             "n_jobs": self.n_jobs, "backend": self.backend, "scheduler_address": self.scheduler_address,
             "sensitive": list(self.sensitive) if self.sensitive is not None else None,
-            "thresholds": {t.metric: t.bounds() for t in self.thresholds},
+            "thresholds": {t.metric: {**t.bounds(), "severity": t.severity} for t in self.thresholds},
             "options": {k: dict(v) for k, v in self.options.items()},
             "model_card": dict(self.model_card), "default_warnings": self.default_warnings,
             "batch_size": self.batch_size, "age_bins": list(self.age_bins),
@@ -270,6 +274,8 @@ def _make_threshold(metric: str, spec: Mapping[str, Any]) -> Threshold:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
                 raise ConfigError(f"The threshold 'thresholds.{metric}.{bound}' must be a finite number. Got {v!r}.")
             values[bound] = float(v)
+    if not values:
+        raise ConfigError(f"The threshold 'thresholds.{metric}' must set 'min' and/or 'max'. Got {dict(spec)!r}.")
     if "min" in values and "max" in values and values["min"] > values["max"]:
         raise ConfigError(f"The threshold 'thresholds.{metric}' has min {values['min']} > max {values['max']}.")
     severity = spec.get("severity", "fail")

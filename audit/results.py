@@ -127,6 +127,13 @@ class AuditResult:
             raise InvalidInputError(
                 f"The result's 'schema_version' must be {SCHEMA_VERSION.split('.')[0]}.x. Got {data['schema_version']!r}."
             )
+        try:
+            return cls._from_checked_dict(data)
+        except (TypeError, AttributeError) as exc:
+            raise InvalidInputError(f"The audit result JSON does not have the expected layout: {exc}.") from exc
+
+    @classmethod
+    def _from_checked_dict(cls, data: dict[str, Any]) -> "AuditResult":
         return cls(
             schema_version=str(data["schema_version"]),
             provenance=dict(data.get("provenance", {})),

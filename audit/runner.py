@@ -1,6 +1,7 @@
 """``run_audit``: adapt the model, run every applicable check in isolation, apply thresholds, return the result."""
 from __future__ import annotations
 
+import math
 import platform
 import sys
 import time
@@ -88,8 +89,8 @@ def run_audit(
     try:
         if adapter.task in ("binary", "multiclass"):
             ctx.test_proba()  # resolves logits/probabilities and validates outputs once
-    except Exception as exc:  # the model cannot score the data: every check will say so
-        findings.append(Finding("model", "error", f"The model could not score the test data: {exc}"))
+    except Exception as exc:  # the model cannot score the data: the audit cannot pass; every check will say so
+        findings.append(Finding("model", "fail", f"The model could not score the test data: {exc}"))
 
     overall = tqdm(total=len(registry.names()), desc="audit", disable=not progress, leave=False)
     for position, check in enumerate(registry.checks()):
@@ -171,7 +172,10 @@ def _sensitive_features(config: AuditConfig, dataset: Dataset) -> list[str]:
 
 
 def _build_context(adapter: ModelAdapter, dataset: Dataset, config: AuditConfig, sensitive: list[str]) -> AuditContext:
-    executor = Executor(n_jobs=config.n_jobs, backend=config.backend, scheduler_address=config.scheduler_address)
+    backend = config.backend
+    if adapter.device.type == "cuda" and backend in ("loky", "dask"):
+        backend = "threading"  # CUDA work stays in this process; worker processes would each set up CUDA
+    executor = Executor(n_jobs=config.n_jobs, backend=backend, scheduler_address=config.scheduler_address)
     ctx = AuditContext(model=adapter, dataset=dataset, test=dataset.test, test_index=np.arange(len(dataset.test)),
                        config=config, executor=executor, sensitive_features=sensitive)
     if len(dataset.test) > config.max_rows:
@@ -216,7 +220,10 @@ def _apply_thresholds(thresholds: list[Threshold], metrics: dict[str, Any],
                 out.append(Finding(t.check, "fail", f"Threshold on '{t.metric}': the check produced no such metric.",
                                    metric=t.path, threshold=t.bounds()))
             continue
-        if value is None or isinstance(value, (dict, list, str)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            if t.severity == "fail":  # undefined (NaN/None) or not a number: a gate never passes silently
+                out.append(Finding(t.check, "fail", f"Threshold on '{t.metric}' could not be evaluated: the value is "
+                                   f"{value!r}, not a finite number.", metric=t.path, threshold=t.bounds()))
             continue
         value = float(value)
         if t.broken_by(value):

@@ -85,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeepAuditError as exc:
         print(f"deepaudit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # unreadable input or unwritable output: bad usage, never "threshold broken"
+        print(f"deepaudit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         close_dask_clients()
 
@@ -127,6 +130,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     config = AuditConfig.from_file(args.config) if args.config else AuditConfig()
+    if args.sensitive and args.dataset:
+        config = config.with_options(sensitive=tuple(s.strip() for s in args.sensitive.split(",")))
+    if args.max_rows and args.data:
+        raise _usage("--max-rows applies to --dataset only; sample the file before auditing it")
     tm = load_model(args.model, device=config.device if config.device != "auto" else "cpu")
     if args.dataset:
         ds = load_dataset(args.dataset, seed=config.seed, max_rows=args.max_rows)

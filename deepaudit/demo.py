@@ -2,6 +2,7 @@
 results and HTML reports under one folder and print a summary table."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,16 +89,22 @@ def run_demo(out: str | Path, *, quick: bool = False, device: str = "auto",
 
 
 def _train_or_reuse(job: DemoJob, ds: Dataset, model_dir: Path, *, quick: bool, device: str) -> TrainedModel:
-    if (model_dir / "metadata.json").is_file():
+    """Reuse a checkpoint only when it was trained by the same job settings (a quick model never stands in for a
+    full one), else train and save."""
+    settings = {"job": repr(job), "quick": quick, "data_sha256": ds.fingerprint()}
+    marker = model_dir / "demo_job.json"
+    if (model_dir / "metadata.json").is_file() and marker.is_file():
         try:
-            return load_model(model_dir)
-        except CheckpointError:
+            if json.loads(marker.read_text()) == settings:
+                return load_model(model_dir)
+        except (CheckpointError, json.JSONDecodeError):
             pass  # stale or damaged: train again
     epochs = job.quick_epochs if quick else job.epochs
     tm = train_model(job.family, ds, seed=0, device=device, epochs=epochs, progress=True,
                      config=dict(job.config) or None)
     tm = tm.to("cpu") if hasattr(tm, "to") else tm
     tm.save(model_dir)
+    marker.write_text(json.dumps(settings))
     return tm
 
 

@@ -19,6 +19,10 @@ __all__ = [
     "FigureView",
     "ImageView",
     "TextView",
+    "ImageCellView",
+    "ImageRowView",
+    "ImageGroupView",
+    "TextGroupView",
     "DetailView",
     "FindingView",
     "ThresholdView",
@@ -69,7 +73,8 @@ class TableView:
 @dataclass
 class FigureView:
     """A plotly figure built by ``reports.plots``. ``kind``: "confusion", "bars", "steps", "importance",
-    "curve" or "reliability"; ``wide`` figures take a full row in the report."""
+    "curve", "reliability" or "multiples" (several bar charts of one group side by side); ``wide`` figures take a
+    full row in the report. ``parts`` lists the keys of the bar charts a "multiples" figure shows."""
 
     key: str
     title: str
@@ -77,6 +82,7 @@ class FigureView:
     figure: go.Figure
     caption: str | None = None
     wide: bool = False
+    parts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +123,50 @@ class TextView:
     tokens: list[str]
     scores: list[float | None]
     html: Markup
+
+
+@dataclass
+class ImageCellView:
+    """One image of a group: ``label`` (shown above the image only when it says more than its column header) and
+    ``caption`` (shown below it only when it differs from its row's caption)."""
+
+    image: ImageView
+    label: str = ""
+    caption: str = ""
+    px: int = 112
+
+
+@dataclass
+class ImageRowView:
+    """A line of images: one sample (``label`` and ``caption`` describe it), one image per column."""
+
+    label: str
+    caption: str
+    cells: list[ImageCellView | None]
+
+
+@dataclass
+class ImageGroupView:
+    """Images laid out together. ``layout`` "matrix": one row per sample, one column per part (method, original /
+    adversarial / perturbation, sample / training image), headed by ``columns``; "gallery": one wrapping line.
+    ``signed`` when a heat map or overlay is in it (the report then shows the colour legend)."""
+
+    key: str
+    title: str
+    layout: str
+    columns: list[str]
+    rows: list[ImageRowView]
+    signed: bool = False
+
+
+@dataclass
+class TextGroupView:
+    """The token highlights of one sample: ``lines`` of (method label, text), under a common title and caption."""
+
+    key: str
+    title: str
+    caption: str
+    lines: list[tuple[str, TextView]]
 
 
 @dataclass(frozen=True)
@@ -180,7 +230,12 @@ class SummaryView:
 
 @dataclass
 class SectionView:
-    """One check: status, headline metrics, tables, figures, images, texts, other details and its findings."""
+    """One check: status, headline metrics, tables, figures, images, texts, other details and its findings.
+
+    ``figures``, ``images`` and ``texts`` hold one item per metric key (the dashboard picks among them);
+    ``panels``, ``image_groups`` and ``text_groups`` are the same items as the HTML report lays them out (bar
+    charts of one sample or of one kind merged into one figure, images in sample x part grids, token highlights of
+    one sample together)."""
 
     name: str
     anchor: str
@@ -196,6 +251,9 @@ class SectionView:
     texts: list[TextView] = field(default_factory=list)
     details: list[DetailView] = field(default_factory=list)
     findings: list[FindingView] = field(default_factory=list)
+    panels: list[FigureView] = field(default_factory=list)
+    image_groups: list[ImageGroupView] = field(default_factory=list)
+    text_groups: list[TextGroupView] = field(default_factory=list)
 
 
 @dataclass

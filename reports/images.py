@@ -19,6 +19,8 @@ ImageKind = Literal["heatmap", "grayscale", "overlay"]
 POSITIVE_RGB = np.array([214.0, 39.0, 40.0])    # red: evidence for the class
 NEGATIVE_RGB = np.array([31.0, 119.0, 180.0])   # blue: evidence against
 _MAX_ALPHA = 0.85
+_ROBUST_PERCENTILE = 99.0
+_ROBUST_MIN_PIXELS = 64
 
 
 def as_image_array(data: Any, argument: str = "data") -> np.ndarray:
@@ -48,10 +50,16 @@ def as_image_array(data: Any, argument: str = "data") -> np.ndarray:
 
 
 def _signed_alpha(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel colour (red/blue by sign) and opacity (|v| / max|v|)."""
+    """Per-pixel colour (red/blue by sign) and opacity (|v| / scale, clipped to 1).
+
+    The scale is max |v| for small grids; from 64 pixels on it is the 99th percentile of |v|, so that a handful of
+    extreme pixels (common in gradient maps) do not fade every other pixel to nothing.
+    """
     v = np.nan_to_num(values, nan=0.0)
-    scale = float(np.max(np.abs(v))) or 1.0
-    alpha = np.clip(np.abs(v) / scale, 0.0, 1.0)[..., None] * _MAX_ALPHA
+    magnitude = np.abs(v)
+    scale = float(np.percentile(magnitude, _ROBUST_PERCENTILE)) if magnitude.size >= _ROBUST_MIN_PIXELS else 0.0
+    scale = scale or float(np.max(magnitude)) or 1.0
+    alpha = np.clip(magnitude / scale, 0.0, 1.0)[..., None] * _MAX_ALPHA
     colour = np.where(v[..., None] >= 0, POSITIVE_RGB, NEGATIVE_RGB)
     return colour, alpha
 
@@ -61,7 +69,8 @@ def image_rgb(data: Any, *, kind: str = "grayscale", base: Any = None) -> np.nda
 
     Args:
         data: 2-D list or array; grayscale in [0, 1] (clipped), heat maps signed (scaled by their max |value|).
-        kind: "grayscale", "heatmap" (signed, on white) or "overlay" (signed, on top of ``base``).
+        kind: "grayscale", "heatmap" (signed, on white) or "overlay" (signed, on top of ``base``). Heat maps are
+            scaled by max |value| (by the 99th percentile of |value| from 64 pixels on).
         base: the grayscale image under an overlay (same shape as ``data``); white when absent.
 
     Returns:
@@ -86,8 +95,8 @@ def image_rgb(data: Any, *, kind: str = "grayscale", base: Any = None) -> np.nda
             raise InvalidInputError(
                 f"The 'base' of an overlay must have the shape of its 'data' {values.shape}. Got {under.shape}."
             )
-        # Fade the base slightly so the attribution colours stay readable on black pixels.
-        background = np.repeat((0.35 + 0.65 * under)[..., None] * 255.0, 3, axis=2)
+        # Compress the base into light greys: the shape stays visible and the colours readable on every pixel.
+        background = np.repeat((0.45 + 0.55 * under)[..., None] * 255.0, 3, axis=2)
     else:
         background = np.full(values.shape + (3,), 255.0)
     colour, alpha = _signed_alpha(values)

@@ -6,7 +6,6 @@ Figures use no template (``template="none"``) and explicit styling, so their JSO
 """
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +15,9 @@ import plotly.graph_objects as go
 from markupsafe import Markup, escape
 
 from audit.errors import InvalidInputError
+
+from reports._multiples import importance_heatmap_figure, small_multiples_figure
+from reports._plotstyle import BLUE, PALETTE, RED, apply_layout, esc, numbers, rgba, same_length, sign_colours
 from reports.images import NEGATIVE_RGB, POSITIVE_RGB, image_rgb
 
 __all__ = [
@@ -24,57 +26,21 @@ __all__ = [
     "bar_figure",
     "step_bar_figure",
     "grouped_bar_figure",
+    "importance_heatmap_figure",
+    "small_multiples_figure",
     "curve_figure",
     "reliability_figure",
     "image_figure",
     "token_html",
 ]
 
-PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#eeca3b")
-_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-_RED = "rgb({:.0f},{:.0f},{:.0f})".format(*POSITIVE_RGB)
-_BLUE = "rgb({:.0f},{:.0f},{:.0f})".format(*NEGATIVE_RGB)
-
-
-def _t(text: Any) -> str:
-    """Escape a user string for plotly text (plotly.js turns ``&lt;`` back into a literal ``<``)."""
-    return html.escape(str(text), quote=False)
-
-
-def _num(values: Sequence[Any]) -> list[float | None]:
-    out: list[float | None] = []
-    for v in values:
-        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
-            out.append(None)
-        else:
-            out.append(float(v))
-    return out
-
-
-def _same_length(name: str, values: Sequence[Any] | None, expected: int) -> None:
-    if values is not None and len(values) != expected:
-        raise InvalidInputError(f"The '{name}' list must have {expected} entries (one per label). Got {len(values)}.")
-
-
-def _rgba(hex_colour: str, alpha: float) -> str:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def _layout(fig: go.Figure, title: str, x_label: str = "", y_label: str = "", height: int = 360) -> go.Figure:
-    axis = dict(gridcolor="#e6e8eb", zerolinecolor="#c9ced6", linecolor="#c9ced6", automargin=True,
-                tickfont=dict(size=11))
-    fig.update_layout(
-        template="none",
-        title=dict(text=_t(title), x=0.01, xanchor="left", font=dict(size=14)),
-        font=dict(family=_FONT, size=12, color="#1f2933"),
-        paper_bgcolor="white", plot_bgcolor="white",
-        margin=dict(l=10, r=10, t=44, b=10), height=height,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, font=dict(size=11)),
-        xaxis=dict(title=dict(text=_t(x_label)), **axis), yaxis=dict(title=dict(text=_t(y_label)), **axis),
-        hoverlabel=dict(font=dict(family=_FONT)),
-    )
-    return fig
+_t = esc
+_num = numbers
+_same_length = same_length
+_rgba = rgba
+_layout = apply_layout
+_MAX_BAND_SERIES = 4  # more shaded intervals than this on one plot hide each other (the tables keep them)
+_DIAGONAL_NAMES = ("perfect", "ideal", "diagonal")
 
 
 def confusion_matrix_figure(matrix: Sequence[Sequence[float]], labels: Sequence[str], *,
@@ -117,7 +83,8 @@ def confusion_matrix_figure(matrix: Sequence[Sequence[float]], labels: Sequence[
 
 def bar_figure(labels: Sequence[str], values: Sequence[float], *, lower: Sequence[float] | None = None,
                upper: Sequence[float] | None = None, title: str = "", value_label: str = "value") -> go.Figure:
-    """Horizontal bars in the given order (first label on top), with optional confidence intervals.
+    """Horizontal bars in the given order (first label on top), with optional confidence intervals; red/blue by
+    sign when the values have both signs (e.g. local attributions), one colour otherwise.
 
     Args:
         labels: bar names (e.g. features).
@@ -146,7 +113,7 @@ def bar_figure(labels: Sequence[str], values: Sequence[float], *, lower: Sequenc
         error_x = dict(type="data", symmetric=False, color="#3e4c59", thickness=1.2, width=4,
                        array=[None if v is None or h is None else max(0.0, h - v) for v, h in zip(vals, hi)],
                        arrayminus=[None if v is None or low is None else max(0.0, v - low) for v, low in zip(vals, lo)])
-    fig = go.Figure(go.Bar(y=[_t(label) for label in labels], x=vals, orientation="h", marker_color=PALETTE[0],
+    fig = go.Figure(go.Bar(y=[_t(label) for label in labels], x=vals, orientation="h", marker_color=sign_colours(vals),
                            error_x=error_x, hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
     _layout(fig, title, value_label, "", height=max(220, 90 + 24 * n))
     fig.update_yaxes(type="category", autorange="reversed")
@@ -156,7 +123,8 @@ def bar_figure(labels: Sequence[str], values: Sequence[float], *, lower: Sequenc
 def step_bar_figure(labels: Sequence[Any], values: Sequence[float], *, lower: Sequence[float] | None = None,
                     upper: Sequence[float] | None = None, title: str = "", x_label: str = "step",
                     value_label: str = "attribution") -> go.Figure:
-    """Vertical bars per time step (order kept), red for positive and blue for negative values.
+    """Vertical bars in the given order (time steps, histogram bins); red/blue by sign when the values have both
+    signs, one colour otherwise.
 
     Args:
         labels: step names (e.g. ``"t-3"``), in time order.
@@ -177,7 +145,7 @@ def step_bar_figure(labels: Sequence[Any], values: Sequence[float], *, lower: Se
     for name, seq in (("values", values), ("lower", lower), ("upper", upper)):
         _same_length(name, seq, n)
     vals = _num(values)
-    colours = [_BLUE if (v is not None and v < 0) else _RED for v in vals]
+    colours = sign_colours(vals)
     error_y = None
     if lower is not None and upper is not None:
         lo, hi = _num(lower), _num(upper)
@@ -201,7 +169,8 @@ def grouped_bar_figure(groups: Mapping[str, Mapping[str, float]], *, title: str 
         top_k: keep the features with the largest mean scaled |importance|.
 
     Returns:
-        A plotly grouped bar figure (features ordered by mean scaled importance, largest on top).
+        A plotly grouped bar figure (features ordered by mean scaled importance, largest on top); a heat map of
+        features x methods (``importance_heatmap_figure``) when there would be more than 48 bars.
 
     Example:
         >>> fig = grouped_bar_figure({"ig": {"age": 0.4, "hours": 0.1}, "shap": {"age": 0.2, "hours": 0.15}})
@@ -214,6 +183,8 @@ def grouped_bar_figure(groups: Mapping[str, Mapping[str, float]], *, title: str 
         scaled[str(method)] = {k: v / peak for k, v in clean.items()}
     features = sorted({f for vals in scaled.values() for f in vals},
                       key=lambda f: (-float(np.mean([vals.get(f, 0.0) for vals in scaled.values()])), f))[:top_k]
+    if len(features) * len(scaled) > 48:
+        return importance_heatmap_figure(scaled, features, title=title)
     fig = go.Figure()
     for i, (method, vals) in enumerate(scaled.items()):
         fig.add_trace(go.Bar(name=_t(method), y=[_t(f) for f in features], x=[vals.get(f) for f in features],
@@ -234,7 +205,8 @@ def curve_figure(x: Sequence[float], series: Mapping[str, Sequence[float]], *,
     Args:
         x: shared x values.
         series: label -> y values (same length as ``x``).
-        bands: label -> {"lower": [...], "upper": [...]} for the series of that label.
+        bands: label -> {"lower": [...], "upper": [...]} for the series of that label (drawn only when there are
+            at most 4 series: more shaded intervals hide each other).
         title: figure title.
         x_label: x axis title.
         y_label: y axis title.
@@ -251,10 +223,11 @@ def curve_figure(x: Sequence[float], series: Mapping[str, Sequence[float]], *,
     """
     xs = _num(x)
     fig = go.Figure()
+    drawn_bands = bands if bands and len(series) <= _MAX_BAND_SERIES else None
     for i, (label, ys) in enumerate(series.items()):
         _same_length(f"series[{label!r}]", ys, len(xs))
         colour = PALETTE[i % len(PALETTE)]
-        band = (bands or {}).get(label)
+        band = (drawn_bands or {}).get(label)
         if band is not None:
             _same_length(f"bands[{label!r}].lower", band.get("lower"), len(xs))
             _same_length(f"bands[{label!r}].upper", band.get("upper"), len(xs))
@@ -284,13 +257,17 @@ def reliability_figure(x: Sequence[float], series: Mapping[str, Sequence[float]]
         bands: optional intervals per series, as in ``curve_figure``.
 
     Returns:
-        A plotly figure with both axes on [0, 1].
+        A plotly figure with both axes on [0, 1]; a series named like "perfectly calibrated" (the check's own
+        diagonal) is drawn once, as the dashed diagonal.
     """
-    fig = curve_figure(x, series, bands=bands, title=title, x_label=x_label, y_label=y_label)
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+    diagonal = [k for k in series if any(word in str(k).lower() for word in _DIAGONAL_NAMES)]
+    kept = {k: v for k, v in series.items() if k not in diagonal}
+    fig = curve_figure(x, kept, bands=bands, title=title, x_label=x_label, y_label=y_label)
+    name = str(diagonal[0]) if diagonal else "perfect calibration"  # the check's own diagonal is drawn as ours
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_t(name),
                              line=dict(color="#9aa5b1", dash="dash", width=1.5), hoverinfo="skip"))
     fig.update_xaxes(range=[0, 1])
-    fig.update_yaxes(range=[0, 1])
+    fig.update_yaxes(range=[-0.02, 1.02])
     return fig
 
 

@@ -220,12 +220,18 @@ def test_options_reach_the_check(tabular_ds, logistic_model):
     assert scaled.metrics["acc"]["accuracy"] == pytest.approx(2 * base)
 
 
+def _drop_timings(node):
+    if isinstance(node, dict):
+        return {k: _drop_timings(v) for k, v in node.items() if k != "seconds"}
+    if isinstance(node, list):
+        return [_drop_timings(v) for v in node]
+    return node
+
+
 def _scrub(d: dict) -> dict:
-    d = json.loads(json.dumps(d))
-    for key in ("timings", "total_seconds", "started_at"):
-        d["provenance"].pop(key)
-    for rec in d["checks"].values():
-        rec.pop("seconds")
+    """The result without volatile fields: timings (anywhere) and the start time."""
+    d = _drop_timings(json.loads(json.dumps(d)))
+    d["provenance"]["timings"] = d["provenance"]["total_seconds"] = d["provenance"]["started_at"] = None
     return d
 
 
@@ -246,3 +252,63 @@ def test_max_rows_audits_a_stratified_sample(tabular_ds, logistic_model):
     result = quiet(logistic_model, tabular_ds, AuditConfig(default_warnings=False, max_rows=40))
     assert result.metrics["acc"]["nested"]["n"] == 40
     assert result.provenance["data"]["audited_test_rows"] == 40
+
+
+@dataclass
+class NanCheck:
+    name: str = "nan"
+    title: str = "Undefined metric"
+    kinds: frozenset = frozenset({"tabular"})
+    tasks: frozenset = frozenset({"binary"})
+    needs: frozenset = frozenset()
+    default_options: dict = field(default_factory=dict)
+
+    def run(self, ctx, options) -> CheckOutput:
+        return CheckOutput(metrics={"gap": float("nan"), "none": None})
+
+
+def test_a_gate_on_an_undefined_metric_fails_closed(tabular_ds, logistic_model):
+    cfg = AuditConfig.from_dict({"default_warnings": False,
+                                 "thresholds": {"nan.gap": {"max": 0.1}, "nan.none": {"min": 0.5}}})
+    result = quiet(logistic_model, tabular_ds, cfg, reg=registry(NanCheck()))
+    assert not result.passed
+    assert {f.metric for f in result.findings_by_severity("fail")} == {"gap", "none"}
+    with pytest.raises(ConfigError, match="'min' and/or 'max'"):
+        AuditConfig.from_dict({"thresholds": {"nan.gap": {"severity": "fail"}}})
+    with pytest.raises(ConfigError, match="'checks' key must be a tuple"):
+        AuditConfig(checks="performance")
+
+
+def test_a_model_that_cannot_score_fails_the_audit_but_results_are_kept(tabular_ds):
+    def broken(a):
+        raise RuntimeError("weights missing")
+
+    result = quiet(broken, tabular_ds)
+    assert not result.passed
+    assert any(f.check == "model" and "weights missing" in f.message for f in result.findings)
+    assert result.checks["acc"].status == "error" and result.checks["img"].status == "skipped"
+
+
+def test_trained_model_must_fit_the_dataset(tabular_ds):
+    import dataclasses
+
+    from audit.errors import InvalidInputError as AuditInputError
+    from models import load_dataset, train_model
+
+    ds = load_dataset("adult", max_rows=300)
+    tm = train_model("mlp", ds, epochs=1, progress=False)
+    swapped = dataclasses.replace(ds, class_names=list(reversed(ds.class_names)))
+    with pytest.raises(AuditInputError, match="classes"):
+        wrap_model(tm, swapped)
+    relabelled = dataclasses.replace(tabular_ds, class_names=list(ds.class_names))
+    with pytest.raises(AuditInputError, match="shape"):
+        wrap_model(tm, relabelled)
+
+
+def test_full_registry_is_deterministic(tabular_ds, torch_linear):
+    """Every built-in check, same seed, same JSON apart from timings."""
+    cfg = AuditConfig(max_rows=80, device="cpu", options={"fairness": {"n_boot": 100}, "mitigation": {"grid_size": 50}})
+    a = run_audit(torch_linear, tabular_ds, cfg, progress=False)
+    b = run_audit(torch_linear, tabular_ds, cfg, progress=False)
+    assert sum(r.status == "ok" for r in a.checks.values()) >= 10
+    assert _scrub(a.to_dict()) == _scrub(b.to_dict())

@@ -136,6 +136,8 @@ def _strata(split: Split, sensitive: list[str], task: str) -> np.ndarray:
 def stratified_sample(strata: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` sorted positions drawn proportionally from each stratum (all positions when n >= len)."""
     total = len(strata)
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
     if n >= total:
         return np.arange(total)
     chosen: list[np.ndarray] = []
