@@ -26,6 +26,7 @@ __all__ = [
     "render_texts",
     "render_section",
     "upscale",
+    "token_block",
 ]
 
 # Material icons and badges ship with Streamlit's own fonts (no emoji font needed in the browser).
@@ -62,14 +63,22 @@ def render_findings(findings: Sequence[FindingView], *, limit: int | None = None
         st.caption(f"… and {len(findings) - limit} more (see each tab).")
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def render_headline(section: SectionView, per_row: int = 4) -> None:
-    """The section's headline numbers as ``st.metric`` tiles (a worst-finding mark on the label)."""
-    metrics = section.headline
+    """The section's headline numbers as ``st.metric`` tiles (a worst-finding mark on the label); text and yes/no
+    values (settings such as the engine or the budget unit) on one line below them; missing values are left out."""
+    metrics = [m for m in section.headline if _is_number(m.value) or m.severity in SEVERITY_ICON]
+    others = [m for m in section.headline if m not in metrics and m.value is not None]
     for start in range(0, len(metrics), per_row):
         cols = st.columns(per_row)
         for col, m in zip(cols, metrics[start:start + per_row]):
             mark = f" {SEVERITY_ICON[m.severity]}" if m.severity in SEVERITY_ICON else ""
             col.metric(f"{m.label}{mark}", m.text)
+    if others:
+        st.caption(" · ".join(f"{m.label}: **{m.text}**" for m in others))
 
 
 def unique_columns(columns: Sequence[object]) -> list[str]:
@@ -136,11 +145,16 @@ def render_image(image: ImageView, caption: str | None = None, *, stretch: bool 
         st.image(upscale(image.rgb()), caption=caption)
 
 
+def token_block(html: str) -> str:
+    """Token highlight spans (already escaped by ``reports.plots.token_html``) in a spaced block."""
+    return f"<div class='da-tokens' style='line-height:2.1;margin:0.1rem 0 1rem 0'>{html}</div>"
+
+
 def render_texts(texts: Sequence[TextView]) -> None:
     """Token highlights (escaped spans built by ``reports.plots.token_html``)."""
     for text in texts:
         st.markdown(f"**{text.title}**")
-        st.markdown(f"<div class='da-tokens'>{text.html}</div>", unsafe_allow_html=True)
+        st.markdown(token_block(text.html), unsafe_allow_html=True)
         if text.caption:
             st.caption(text.caption)
 
@@ -159,7 +173,7 @@ def render_figures(figures: Sequence[FigureView], key: str, per_row: int = 2) ->
         row.clear()
 
     for i, fig in enumerate(figures):
-        if fig.wide:
+        if fig.wide or len(fig.figure.data) > 4:  # many series: a legend that needs the whole width
             flush()
             render_figure(fig, key=f"{key}-{i}-{fig.key}")
         else:

@@ -30,7 +30,7 @@ RESULT_TABS: tuple[str, ...] = (
 TAB_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Generative", ("generat", "gan", "fid")),
     ("Explanations", ("explan", "attribution", "shap", "lime", "captum", "saliency", "counterfactual", "concept")),
-    ("Fairness", ("fair", "bias", "mitigat", "proxy", "disparit")),
+    ("Fairness", ("fair", "bias", "mitigat", "prox", "disparit")),
     ("Robustness", ("robust", "adversar", "attack", "perturb", "shift", "corrupt")),
     ("Calibration & OOD", ("calibrat", "ood", "uncertain", "conformal", "distribution")),
     ("Performance", ("performance", "data_profile", "error_analysis", "profile", "leak", "slice")),
@@ -72,9 +72,9 @@ METHOD_LABELS: dict[str, str] = {
     "saliency": "saliency",
     "deeplift": "DeepLIFT",
     "deeplift_shap": "DeepLIFT SHAP",
-    "gradient_shap": "GradientSHAP (captum)",
-    "shap_gradient": "SHAP GradientExplainer",
-    "shap_deep": "SHAP DeepExplainer",
+    "gradient_shap": "GradientSHAP",
+    "shap_gradient": "SHAP (gradient)",
+    "shap_deep": "SHAP (deep)",
     "kernel_shap": "Kernel SHAP",
     "shap_permutation": "SHAP permutation",
     "occlusion": "occlusion",
@@ -91,7 +91,7 @@ def method_label(method: str) -> str:
 
     Example:
         >>> method_label("shap_gradient"), method_label("my_method")
-        ('SHAP GradientExplainer', 'my method')
+        ('SHAP (gradient)', 'my method')
     """
     return METHOD_LABELS.get(method, method.replace("_", " "))
 

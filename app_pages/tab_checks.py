@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages.render import render_figures, render_image, render_section
+from app_pages.render import render_figures, render_image, render_section, token_block
 from app_pages.sections import ExplanationKey, explanation_key, group_roles, method_label, sample_label
 from reports import plots
 from reports._model import FigureView, ImageView, SectionView, TextView
@@ -78,7 +78,7 @@ def _show_items(items: Sequence[ImageView | TextView | FigureView], key: str, *,
     for text in [it for it in items if isinstance(it, TextView)]:
         method = explanation_key(text.key)
         st.markdown(f"**{method_label(method.method) if method else text.title}**")
-        st.markdown(f"<div class='da-tokens'>{text.html}</div>", unsafe_allow_html=True)
+        st.markdown(token_block(text.html), unsafe_allow_html=True)
     render_figures([it for it in items if isinstance(it, FigureView)], key=key)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app_pages.runs import check_result_dir, find_runs
-from app_pages.state import cached_result, result_key
+from app_pages.runs import RESULT_FILE, check_result_dir, find_runs
+from app_pages.state import cached_result, cached_run_summary, result_key
 from models.errors import DeepAuditError
 from reports import ResultDiff, diff_results, render_diff_html
 
@@ -28,15 +28,28 @@ def _diff_html(old_path: str, old_mtime: float, new_path: str, new_mtime: float,
     return render_diff_html(cached_diff(old_path, old_mtime, new_path, new_mtime, tolerance)).encode("utf-8")
 
 
+def _describe(folder: Path, root: Path) -> tuple[str, str]:
+    """(data, model) of a run, from its cached past-runs line."""
+    summary = cached_run_summary(str(folder), str(root), (folder / RESULT_FILE).stat().st_mtime)
+    return summary.data, summary.model
+
+
 def _other_run(current: Path, out_dir: str) -> Path | None:
-    candidates = [p.resolve() for p in find_runs(Path(out_dir).resolve()) if p.resolve() != current.resolve()]
-    choice = st.selectbox("Compare against (the older run)", ["(enter a folder)", *map(str, candidates)],
-                          index=1 if candidates else 0, key="compare_choice")
+    root = Path(out_dir).resolve()
+    found = [p.resolve() for p in find_runs(root) if p.resolve() != current.resolve()]
+    mine = _describe(current.resolve(), root)
+    labels = {str(p): f"{p.name} — {' · '.join(_describe(p, root))}" for p in found}
+    same = [p for p in found if _describe(p, root) == mine]  # same data and model first (newest first)
+    candidates = same + [p for p in found if p not in same]
+    choice = st.selectbox("Compare against (the older run; runs of the same model and data first)",
+                          ["(enter a folder)", *map(str, candidates)], index=1 if same else 0, key="compare_choice",
+                          format_func=lambda v: labels.get(v, v))
     if choice != "(enter a folder)":
         return Path(choice)
     typed = st.text_input("Result folder to compare against", key="compare_path")
     if not typed.strip():
-        st.info("Pick a past run or enter a result folder to compare with the current one.")
+        st.info("Pick a past run or enter a result folder to compare with the current one (no other run of the "
+                "same model on the same data was found in the output folder).")
         return None
     try:
         return check_result_dir(typed)
@@ -70,7 +83,8 @@ def render_compare(current: Path, out_dir: str) -> None:
     rows = [{"metric": c.path, "old": c.old, "new": c.new, "delta": c.delta, "direction": _ARROWS.get(c.direction, c.direction),
              "regression": c.regression} for c in (diff.changed if only else diff.changes)]
     frame = pd.DataFrame(rows, columns=["metric", "old", "new", "delta", "direction", "regression"])
-    frame[["old", "new"]] = frame[["old", "new"]].astype(str)
+    for col in ("old", "new"):  # mixed types (numbers, text, status): shown as text, numbers to 4 digits
+        frame[col] = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in frame[col]]
     st.dataframe(frame, width="stretch", hide_index=True, key="compare_table")
     if diff.explanation_drift:
         st.markdown("**Explanation drift** (Spearman rank correlation of global importance; 1 = same ranking)")

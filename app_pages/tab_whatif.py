@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import whatif_compute as wc
-from app_pages.render import upscale
+from app_pages.render import token_block, upscale
 from app_pages.runs import data_spec, model_dir_for
 from app_pages.state import cached_dataset, cached_file_dataset, cached_model
 from audit import AuditResult
@@ -164,20 +164,22 @@ def _text(model: TrainedModel, ds: Dataset, model_key: str) -> None:
             st.caption("The text has no words the model knows.")
             return
         st.markdown(f"**Why '{pred.label}': layer integrated gradients per word** (red supports it, blue opposes it)")
-        st.markdown(f"<div class='da-tokens'>{plots.token_html(out['tokens'], out['scores'])}</div>",
-                    unsafe_allow_html=True)
+        st.markdown(token_block(plots.token_html(out["tokens"], out["scores"])), unsafe_allow_html=True)
         cf: wc.TextCounterfactual = out["counterfactual"]
         st.markdown("**Counterfactual**")
         words = ", ".join(f"`{w}`" for w in cf.removed)
         if cf.prediction.index != pred.index:
-            st.markdown(f"Removing {words} (the {len(cf.removed)} word(s) that most support '{pred.label}') changes "
-                        f"the prediction to **{cf.prediction.label}**.")
+            st.markdown(f"Removing words in order of their attribution toward '{pred.label}' (most supporting "
+                        f"first), the prediction changes to **{cf.prediction.label}** after {len(cf.removed)}: "
+                        f"{words}.")
         else:
-            st.markdown(f"Removing the {len(cf.removed)} words that most support it ({words}) does not change the "
-                        f"prediction: P({pred.label}) = {cf.prediction.proba.get(pred.label, 0.0):.3f}.")
+            st.markdown(f"Removing the {len(cf.removed)} words with the highest attribution toward "
+                        f"'{pred.label}' ({words}) does not change the prediction: "
+                        f"P({pred.label}) = {cf.prediction.proba.get(pred.label, 0.0):.3f}.")
         fig = plots.curve_figure(cf.counts, {f"P({pred.label})": cf.curve},
                                  title="Probability as the most supporting words are removed",
                                  x_label="words removed", y_label="probability")
+        fig.update_xaxes(dtick=1)
         st.plotly_chart(fig, width="stretch", key="whatif_text_curve")
 
 
@@ -207,9 +209,10 @@ def _series(model: TrainedModel, ds: Dataset) -> None:
     steps = list(range(x.shape[1]))
     left, right = st.columns(2)
     with left:
-        fig = plots.curve_figure(steps, {"input": x[0, :, 0].astype(float).tolist() if x.ndim == 3
-                                         else x[0].astype(float).tolist()},
-                                 title="Input window", x_label="step", y_label="standardised value")
+        fig = plots.curve_figure([i - len(steps) + 1 for i in steps],
+                                 {"input": x[0, :, 0].astype(float).tolist() if x.ndim == 3
+                                  else x[0].astype(float).tolist()},
+                                 title="Input window", x_label="step (0 = the latest)", y_label="standardised value")
         st.plotly_chart(fig, width="stretch", key="whatif_series")
     with right:
         attr = wc.series_attributions(model, ds, x)

@@ -6,9 +6,9 @@ This module only adapts the dashboard's one edited input to the audit's public f
 - attributions: ``audit.checks.explain.captum_.integrated_gradients`` (tabular: train-mean baseline, one-hot
   blocks summed per raw feature; image and series: zero baseline) and ``layer_integrated_gradients`` (text:
   all-padding baseline), as the explanations check does;
-- tabular counterfactual: ``audit.checks.explain.counterfactual`` (``gradient_search`` or ``sampling_search``,
-  then ``sparsify`` and ``shrink``, verified by re-scoring) over a ``FeatureSpace`` in which sensitive features
-  never move;
+- tabular counterfactual: ``audit.checks.explain.counterfactual`` (``sampling_search`` and, for torch models,
+  ``gradient_search``; then ``sparsify`` and ``shrink``, verified by re-scoring) over a ``FeatureSpace`` in which
+  sensitive features never move;
 - text counterfactual: ``audit.checks.explain.quality.deletion_insertion``: the predicted class's probability as
   the words that most support it are masked, in attribution order.
 """
@@ -92,7 +92,8 @@ class TextCounterfactual:
     """Masking the words that most support the prediction, most supportive first.
 
     Attributes:
-        removed: the masked words (the fewest that change the prediction, else the most supportive ones tried).
+        removed: the masked words in masking order (the fewest that change the prediction, else every word
+            tried).
         text: the text with those words removed.
         prediction: the prediction with them masked (re-scored).
         counts: words masked at each point of ``curve``.
@@ -207,12 +208,16 @@ def series_attributions(model: TrainedModel, ds: Dataset, x: np.ndarray) -> np.n
 # ----------------------------------------------------------------------------------------- counterfactuals
 def feature_space(ds: Dataset) -> FeatureSpace:
     """The counterfactual search space of the data: feature groups, numeric ones, sensitive ones frozen, the
-    training range (the same space the counterfactuals check searches with no user-frozen features)."""
+    training range (as the counterfactuals check searches with no user-frozen features). One-hot columns of
+    categories never seen in training (e.g. the unknown-category column) are left out of the search, so a
+    counterfactual only proposes real categories."""
     groups = _groups(ds)
     continuous = set(ds.continuous_features)
     numeric = [(n in continuous) if continuous else len(g) == 1 for n, g in groups.items()]
+    seen = ds.train.x.max(axis=0) > 0
+    cols = [g if num or sum(seen[g]) < 2 else [c for c in g if seen[c]] for g, num in zip(groups.values(), numeric)]
     frozen = set(ds.sensitive_features)
-    return FeatureSpace(list(groups), list(groups.values()), numeric, [n not in frozen for n in groups],
+    return FeatureSpace(list(groups), cols, numeric, [n not in frozen for n in groups],
                         ds.train.x.min(axis=0).astype(np.float64), ds.train.x.max(axis=0).astype(np.float64))
 
 
@@ -227,7 +232,7 @@ def _raw_value(ds: Dataset, state: dict[str, Any], name: str, cols: list[int], n
 
 
 def tabular_counterfactual(model: TrainedModel, ds: Dataset, row: pd.DataFrame, target: int, *, seed: int = 0,
-                           steps: int = 200) -> Counterfactual:
+                           steps: int = 200, n_candidates: int = 300) -> Counterfactual:
     """The smallest verified change of non-sensitive features that moves one raw row to class ``target``.
 
     Args:
@@ -236,10 +241,12 @@ def tabular_counterfactual(model: TrainedModel, ds: Dataset, row: pd.DataFrame, 
         row: one raw row (a one-row DataFrame).
         target: the class index to reach.
         seed: seeds the search.
-        steps: gradient steps.
+        steps: gradient steps (torch models).
+        n_candidates: sampled candidates (values copied from training rows).
 
     Returns:
-        The edits (raw units) and the re-scored prediction after them.
+        The edits (raw units) and the re-scored prediction after them; edits of at most ``MAX_CHANGED`` features
+        are preferred, larger ones are returned only when no small one flips the prediction.
 
     Raises:
         InvalidInputError: not a classifier, or ``target`` out of range.
@@ -254,11 +261,16 @@ def tabular_counterfactual(model: TrainedModel, ds: Dataset, row: pd.DataFrame, 
     space = feature_space(ds)
     x = encode(row, state).astype(np.float32)
     goal = np.array([int(target)])
+    # copies of 1..MAX_CHANGED feature values from training rows, plus the gradient search for torch models
+    cands = sampling_search(adapter.predict_proba, x, goal, space, ds.train.x, n_candidates=n_candidates,
+                            max_changed=MAX_CHANGED, seed=seed)
     if adapter.differentiable:
-        cands = gradient_search(adapter.score_module(as_proba=False), x, goal, space, steps=steps, seed=seed)
-    else:
-        cands = sampling_search(adapter.predict_proba, x, goal, space, ds.train.x, seed=seed)
-    cf, found = shrink(adapter.predict_proba, x, sparsify(x, cands, space, MAX_CHANGED), goal, space)
+        grad = gradient_search(adapter.score_module(as_proba=False), x, goal, space, steps=steps, seed=seed)
+        cands = np.concatenate([grad, cands], axis=1)
+    sparse = sparsify(x, cands, space, MAX_CHANGED)
+    cf, found = shrink(adapter.predict_proba, x, sparse[:, cands.shape[1]:], goal, space)  # at most MAX_CHANGED
+    if not found[0]:  # no sparse edit flips it: the full candidates may
+        cf, found = shrink(adapter.predict_proba, x, sparse, goal, space)
     pred = predict_rows(model, cf.astype(np.float32), names)[0]
     reached = bool(found[0]) and pred.index == int(target)
     changes = []
@@ -305,6 +317,6 @@ def text_counterfactual(model: TrainedModel, ds: Dataset, text: str, *, max_word
     masked[0, order[:k]] = PAD_ID
     after = predict_rows(model, masked, names)[0]
     removed_pos = set(order[:k].tolist())
-    return TextCounterfactual(removed=[words[i] for i in sorted(removed_pos)],
+    return TextCounterfactual(removed=[words[i] for i in order[:k]],
                               text=" ".join(w for i, w in enumerate(words) if i not in removed_pos),
                               prediction=after, counts=[int(c) for c in counts], curve=[float(p) for p in curve])

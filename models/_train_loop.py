@@ -5,6 +5,7 @@ validation loss with the best weights restored, an optional wall-clock budget, a
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from models.dataset import Split
 from models.device import autocast
 from models.families import TrainSettings
 
-__all__ = ["EpochCallback", "LoopResult", "DeviceData", "to_device_data", "evaluate", "fit_supervised"]
+__all__ = ["EpochCallback", "LoopResult", "DeviceData", "to_device_data", "evaluate", "lr_factor", "fit_supervised"]
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
@@ -100,6 +101,21 @@ def evaluate(module: nn.Module, data: DeviceData, task: str) -> dict[str, float]
     return {"loss": total_loss / len(data), name: total_metric / len(data)}
 
 
+def lr_factor(settings: TrainSettings, total_steps: int) -> Callable[[int], float]:
+    """The multiplier of ``settings.lr`` at each optimiser step: linear warm-up, then constant or cosine decay."""
+    warmup = int(settings.warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if settings.schedule != "cosine":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
 def fit_supervised(
     module: nn.Module,
     train: Split,
@@ -123,6 +139,8 @@ def fit_supervised(
     val_data = to_device_data(val, kind, task, device)
     loss_fn = _loss_fn(task)
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = max(1, -(-len(train_data) // settings.batch_size))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(settings, settings.epochs * steps_per_epoch))
     shuffle = torch.Generator().manual_seed(int(seed))
     metric = "val_mae" if task == "regression" else "val_accuracy"
     history: list[dict[str, Any]] = []
@@ -150,6 +168,7 @@ def fit_supervised(
                 if settings.grad_clip > 0:
                     nn.utils.clip_grad_norm_(module.parameters(), settings.grad_clip)
                 optimizer.step()
+                scheduler.step()
                 loss_sum += loss.detach().double() * len(index)
                 seen += len(index)
                 if max_seconds is not None and time.perf_counter() - started > max_seconds:

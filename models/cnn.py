@@ -33,6 +33,8 @@ class CNNConfig:
     hidden: int = 128  # width of the embedding returned by features()
     dropout: float = 0.25  # dropout before the output layer
     batch_norm: bool = False  # BatchNorm2d after each conv
+    augment_shift: int = 0  # training only: shift each image by up to this many pixels (zero fill), 0 disables
+    augment_flip: bool = False  # training only: mirror half of the images left-right (for mirror-symmetric classes)
 
     def __post_init__(self) -> None:
         check_int("CNNConfig", "in_channels", self.in_channels, 1)
@@ -49,6 +51,7 @@ class CNNConfig:
         check_int("CNNConfig", "pool_size", self.pool_size, 1)
         check_int("CNNConfig", "hidden", self.hidden, 1)
         check_float("CNNConfig", "dropout", self.dropout, 0.0, 1.0)
+        check_int("CNNConfig", "augment_shift", self.augment_shift, 0)
 
 
 class CNN(nn.Module):
@@ -83,6 +86,27 @@ class CNN(nn.Module):
         """The penultimate embedding (n, hidden), after the last ReLU and before dropout."""
         return self.embed(self.flatten(self.pool(self.conv(x))))
 
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Random shifts and flips of a batch (n, c, h, w) from torch's global RNG; ``x`` itself in eval mode."""
+        if not self.training:
+            return x
+        n, _, h, w = x.shape
+        if self.config.augment_flip:
+            flip = torch.rand(n, device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        s = self.config.augment_shift
+        if s > 0:
+            padded = nn.functional.pad(x, (s, s, s, s))
+            dy = torch.randint(0, 2 * s + 1, (n, 1), device=x.device)
+            dx = torch.randint(0, 2 * s + 1, (n, 1), device=x.device)
+            rows = (torch.arange(h, device=x.device) + dy)[:, None, :, None]  # (n, 1, h, 1)
+            cols = (torch.arange(w, device=x.device) + dx)[:, None, None, :]  # (n, 1, 1, w)
+            batch = torch.arange(n, device=x.device)[:, None, None, None]
+            chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+            x = padded[batch, chans, rows, cols]
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.augment(x)
         out = self.head(self.dropout(self.features(x)))
         return out.squeeze(-1) if self.config.n_classes == 0 else out

@@ -69,6 +69,8 @@ class TrainSettings:
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
     patience: int = 4  # epochs without a better validation loss before stopping (0 disables early stopping)
     grad_clip: float = 1.0  # max global gradient norm (0 disables)
+    schedule: str = "constant"  # learning rate per step: "constant", or "cosine" (decay to 0 over the planned epochs)
+    warmup: float = 0.0  # fraction of the planned steps with a linear warm-up from 0 to lr
 
 
 _SETTINGS: dict[tuple[str, str], TrainSettings] = {

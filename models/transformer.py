@@ -18,7 +18,7 @@ from models.errors import InvalidInputError
 __all__ = ["INPUT_KINDS", "POOLINGS", "TransformerConfig", "Transformer"]
 
 INPUT_KINDS: tuple[str, ...] = ("text", "series")
-POOLINGS: tuple[str, ...] = ("mean", "last")
+POOLINGS: tuple[str, ...] = ("mean", "last", "mean_max")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class TransformerConfig:
     n_layers: int = 2  # encoder layers
     ff_dim: int = 128  # feed-forward width inside each layer
     dropout: float = 0.1  # inside the encoder and before the head
-    pooling: str = "mean"  # "mean" over non-padding positions, or the "last" non-padding position
+    pooling: str = "mean"  # "mean" over non-padding positions, the "last" one, or "mean_max" (both concatenated)
+    token_dropout: float = 0.0  # training only: zero whole token embeddings with this probability (text)
     n_classes: int = 2  # logits per row; 0 -> regression with output (n,)
 
     def __post_init__(self) -> None:
@@ -59,6 +60,7 @@ class TransformerConfig:
         check_int("TransformerConfig", "ff_dim", self.ff_dim, 1)
         check_float("TransformerConfig", "dropout", self.dropout, 0.0, 1.0)
         check_choice("TransformerConfig", "pooling", self.pooling, POOLINGS)
+        check_float("TransformerConfig", "token_dropout", self.token_dropout, 0.0, 1.0)
         check_n_classes("TransformerConfig", self.n_classes)
 
 
@@ -89,10 +91,11 @@ class Transformer(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.d_model)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.d_model, max(config.n_classes, 1))
+        pooled = 2 * config.d_model if config.pooling == "mean_max" else config.d_model
+        self.head = nn.Linear(pooled, max(config.n_classes, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled sequence representation (n, d_model)."""
+        """The pooled sequence representation (n, d_model), or (n, 2 * d_model) for ``"mean_max"`` pooling."""
         length = x.shape[1]
         if length > self.config.max_len:
             raise InvalidInputError(
@@ -102,6 +105,9 @@ class Transformer(nn.Module):
         if self.config.input_kind == "text":
             mask = x != 0
             h = self.embedding(x)
+            if self.training and self.config.token_dropout > 0:
+                keep = torch.rand(x.shape, device=x.device) >= self.config.token_dropout
+                h = h * keep.unsqueeze(-1).to(h.dtype) / (1.0 - self.config.token_dropout)
         else:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
             h = self.input_proj(x)
@@ -109,6 +115,10 @@ class Transformer(nn.Module):
         # A row of padding only would make every attention weight NaN: let it attend everywhere instead.
         padding = ~mask & mask.any(dim=1, keepdim=True)
         h = self.norm(self.encoder(h, src_key_padding_mask=padding))
+        if self.config.pooling == "mean_max":
+            masked = h.masked_fill(~mask.unsqueeze(-1), torch.finfo(h.dtype).min)
+            peak = torch.where(mask.any(dim=1, keepdim=True), masked.amax(dim=1), torch.zeros_like(masked[:, 0]))
+            return torch.cat([pool(h, mask, "mean"), peak], dim=1)
         return pool(h, mask, self.config.pooling)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -148,15 +148,17 @@ class ImageRowView:
 @dataclass
 class ImageGroupView:
     """Images laid out together. ``layout`` "matrix": one row per sample, one column per part (method, original /
-    adversarial / perturbation, sample / training image), headed by ``columns``; "gallery": one wrapping line.
-    ``signed`` when a heat map or overlay is in it (the report then shows the colour legend)."""
+    adversarial / perturbation, sample / training image), headed by ``columns`` (with ``notes``: what every image of
+    the column shares, e.g. the attack); "gallery": one wrapping line. ``legend`` explains the colours of heat maps
+    and overlays ("" when all images are grayscale)."""
 
     key: str
     title: str
     layout: str
     columns: list[str]
     rows: list[ImageRowView]
-    signed: bool = False
+    legend: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

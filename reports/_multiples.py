@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from audit.errors import InvalidInputError
-from reports._plotstyle import FONT, PALETTE, apply_layout, esc, numbers, same_length, sign_colours
+from reports._plotstyle import FONT, PALETTE, RED, apply_layout, esc, numbers, same_length, sign_colours
 
 __all__ = ["BarPanel", "small_multiples_figure", "importance_heatmap_figure"]
 
@@ -68,30 +68,35 @@ def small_multiples_figure(panels: Sequence[BarPanel], *, vertical: bool, title:
     cols = 1 if vertical else min(_MAX_COLUMNS, n)
     rows = math.ceil(n / cols)
     longest = max(len(p.labels) for p in panels)
+    gap = 44  # pixels between chart lines (room for the next subplot title)
+    per_row = 88 if vertical else 24 + 18 * longest
+    height = int(70 + rows * per_row + (rows - 1) * gap)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[esc(p.title) for p in panels],
-                        shared_xaxes=vertical, vertical_spacing=(0.5 / rows if vertical else 0.35 / rows),
+                        shared_xaxes=vertical, vertical_spacing=min(0.3, gap / height) if rows > 1 else 0.0,
                         horizontal_spacing=0.16 if cols > 1 else 0.02)
+    # one colour code for the whole figure: red/blue by sign as soon as one chart has negative values
+    signed = any(v is not None and v < 0 for p in panels for v in numbers(p.values))
     for i, panel in enumerate(panels):
         row, col = i // cols + 1, i % cols + 1
         vals = numbers(panel.values)
+        colours = sign_colours(vals, default=RED if signed else PALETTE[0])
         names = [esc(label) for label in panel.labels]
         errors = _errors(vals, panel)
         if vertical:
-            trace = go.Bar(x=names, y=vals, marker_color=sign_colours(vals), error_y=errors, showlegend=False,
+            trace = go.Bar(x=names, y=vals, marker_color=colours, error_y=errors, showlegend=False,
                            hovertemplate="%{x}: %{y:.4g}<extra>" + esc(panel.title) + "</extra>")
         else:
-            trace = go.Bar(y=names, x=vals, orientation="h", marker_color=sign_colours(vals), error_x=errors,
+            trace = go.Bar(y=names, x=vals, orientation="h", marker_color=colours, error_x=errors,
                            showlegend=False, hovertemplate="%{y}: %{x:.4g}<extra>" + esc(panel.title) + "</extra>")
         fig.add_trace(trace, row=row, col=col)
-    per_row = 92 if vertical else 40 + 19 * longest
-    apply_layout(fig, title, height=int(70 + rows * per_row + (rows - 1) * 30))
+    apply_layout(fig, title, height=height)
+    fig.update_layout(margin=dict(b=24))
     for i, annotation in enumerate(fig.layout.annotations):  # subplot titles flush left above each chart
         domain = fig.get_subplot(i // cols + 1, i % cols + 1).xaxis.domain
         annotation.update(x=domain[0], xanchor="left", font=dict(size=12, family=FONT))
     if vertical:
         fig.update_xaxes(type="category", tickfont=dict(size=10), showgrid=False)
         fig.update_yaxes(zeroline=True, tickfont=dict(size=10), nticks=4)
-        fig.update_xaxes(title=dict(text="step"), row=rows, col=1)
     else:
         fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=10))
         fig.update_xaxes(zeroline=True, zerolinecolor="#9aa5b1", tickfont=dict(size=10), nticks=5)

@@ -16,6 +16,7 @@ from audit.errors import InvalidInputError
 from audit.results import SEVERITY_ORDER, CheckRecord, Finding
 from reports import plots
 from reports._format import check_title, format_value, humanize, is_number, is_scalar
+from reports._groups import image_groups, merge_bar_figures, text_groups
 from reports._model import DetailView, FigureView, ImageView, MetricView, SectionView, TextView
 from reports._tables import samples_table, table_view
 from reports._thresholds import finding_view
@@ -25,6 +26,7 @@ __all__ = ["build_section", "anchor_for"]
 
 _CONVENTIONS = ("tables", "curves", "bars", "images", "texts", "samples")
 _STEP_PATTERN = re.compile(r"step|lag|time|window|position", re.IGNORECASE)
+_ORDERED_PATTERN = re.compile(r"hist|per .*bin|bins\b", re.IGNORECASE)  # bins keep their order, drawn upright
 _RELIABILITY_PATTERN = re.compile(r"reliab|calibration.?curve", re.IGNORECASE)
 
 
@@ -82,6 +84,11 @@ def _bars(key: str, spec: Any) -> FigureView:
                                     x_label=str(spec.get("x_label") or "step"),
                                     value_label=str(spec.get("y_label") or "attribution"))
         return FigureView(key=key, title=title, kind="steps", figure=fig, caption=spec.get("note"), wide=True)
+    if _ORDERED_PATTERN.search(key) or _ORDERED_PATTERN.search(title):
+        fig = plots.step_bar_figure(labels, values, lower=lower, upper=upper, title=title,
+                                    x_label=str(spec.get("x_label") or ""),
+                                    value_label=str(spec.get("y_label") or "rows"))
+        return FigureView(key=key, title=title, kind="bars", figure=fig, caption=spec.get("note"))
     fig = plots.bar_figure(labels, values, lower=lower, upper=upper, title=title,
                            value_label=str(spec.get("x_label") or "value"))
     return FigureView(key=key, title=title, kind="bars", figure=fig, caption=spec.get("note"))
@@ -141,7 +148,7 @@ def _malformed(section: SectionView, where: str, spec: Any, exc: Exception) -> N
     section.details.append(DetailView(key=where, title=where, json=_pretty(spec), note=f"Could not be drawn: {exc}"))
 
 
-def _group(section: SectionView, group: str, items: Any) -> None:
+def _group(section: SectionView, group: str, items: Any, bar_specs: dict[str, Any]) -> None:
     """Render one convention group ("tables", "bars", ...) of a check's metrics."""
     if group == "samples":
         try:
@@ -162,6 +169,7 @@ def _group(section: SectionView, group: str, items: Any) -> None:
                 section.tables.append(table)
             elif group == "bars":
                 section.figures.append(_bars(str(key), spec))
+                bar_specs[str(key)] = spec
             elif group == "curves":
                 section.figures.append(_curve(str(key), spec))
             elif group == "images":
@@ -172,12 +180,16 @@ def _group(section: SectionView, group: str, items: Any) -> None:
             _malformed(section, f"{group}.{key}", spec, exc)
 
 
-def _fill(section: SectionView, metrics: Mapping[str, Any], class_names: list[str]) -> None:
+def _fill(section: SectionView, metrics: Mapping[str, Any], class_names: list[str]) -> dict[str, Any]:
     """Everything but the headline scalars, in the order the check wrote it.
 
     A bare ``confusion_matrix`` (k x k list) becomes a heat map unless a confusion table already shows it; a
     top-level ``class_names`` list only labels that matrix.
+
+    Returns:
+        bar key -> its spec, for the bar charts drawn.
     """
+    bar_specs: dict[str, Any] = {}
     tables = metrics.get("tables")
     has_confusion_table = isinstance(tables, Mapping) and any("confusion" in str(k).lower() for k in tables)
     own_names = metrics.get("class_names")
@@ -186,7 +198,7 @@ def _fill(section: SectionView, metrics: Mapping[str, Any], class_names: list[st
         class_names = [str(n) for n in own_names]
     for key, value in metrics.items():
         if key in _CONVENTIONS:
-            _group(section, key, value)
+            _group(section, key, value, bar_specs)
         elif is_scalar(value) or (key == "class_names" and names_ok):
             continue
         elif key == "confusion_matrix" and _is_square_numbers(value):
@@ -199,6 +211,7 @@ def _fill(section: SectionView, metrics: Mapping[str, Any], class_names: list[st
             section.figures.append(figure)
         else:
             section.details.append(DetailView(key=key, title=humanize(key), json=_pretty(value)))
+    return bar_specs
 
 
 def build_section(name: str, index: int, record: CheckRecord, metrics: Any, findings: list[Finding],
@@ -231,5 +244,8 @@ def build_section(name: str, index: int, record: CheckRecord, metrics: Any, find
                 worst[f.metric] = f.severity
     section.headline = [MetricView(key=k, label=humanize(k), value=v, text=format_value(v), severity=worst.get(k))
                         for k, v in metrics.items() if is_scalar(v)]
-    _fill(section, metrics, class_names)
+    bar_specs = _fill(section, metrics, class_names)
+    section.panels = merge_bar_figures(section.figures, bar_specs)
+    section.image_groups = image_groups(section.images)
+    section.text_groups = text_groups(section.texts)
     return section

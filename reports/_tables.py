@@ -105,8 +105,22 @@ def table_view(key: str, spec: Any, *, collapsed: bool = False) -> TableView:
                      numeric=numeric)
 
 
+def _compact(value: Any) -> str:
+    """A nested sample value as short text: ``{"feature", "from", "to"}`` records as "feature: from → to" lines,
+    other records as "key=value" pairs, numbers formatted like every other cell."""
+    if isinstance(value, Mapping):
+        if {"feature", "from", "to"} <= set(value):
+            return f"{value['feature']}: {_compact(value['from'])} → {_compact(value['to'])}"
+        return ", ".join(f"{k}={_compact(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        sep = "\n" if any(isinstance(v, (Mapping, list)) for v in value) else ", "
+        return sep.join(_compact(v) for v in value)
+    return format_value(value) if is_scalar(value) else json.dumps(value, sort_keys=True, default=str)
+
+
 def samples_table(records: Any) -> TableView:
-    """``metrics[check]["samples"]`` (a list of flat dicts) as a table; nested values are shown as JSON.
+    """``metrics[check]["samples"]`` (a list of flat dicts) as a table; nested values are shown as compact text
+    (a list of changes as one "feature: from → to" line each).
 
     Raises:
         InvalidInputError: ``records`` is not a list of objects.
@@ -116,6 +130,5 @@ def samples_table(records: Any) -> TableView:
     columns: list[str] = []
     for record in records:
         columns += [str(k) for k in record if str(k) not in columns]
-    rows = [[r.get(c) if is_scalar(r.get(c)) else json.dumps(r.get(c), sort_keys=True, default=str) for c in columns]
-            for r in records]
+    rows = [[r.get(c) if is_scalar(r.get(c)) else _compact(r.get(c)) for c in columns] for r in records]
     return table_view("samples", {"title": "Samples", "columns": columns, "rows": rows})

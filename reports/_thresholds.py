@@ -37,12 +37,18 @@ def _same_bounds(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
 
 
 def _declared(result: AuditResult) -> list[tuple[str, dict[str, float], str, str]]:
-    """(metric, bounds, gate, rationale) from the config in the provenance, plus the default warnings that applied."""
+    """(metric, bounds, gate, rationale) from the config in the provenance, plus the default warnings that applied.
+
+    A configured threshold is stored as ``{"min"?, "max"?, "severity"?}``; its gate is its severity ("fail" when
+    absent), its bounds the numeric "min"/"max".
+    """
     config = result.provenance.get("config")
     config = config if isinstance(config, dict) else {}
     user = config.get("thresholds")
     user = user if isinstance(user, dict) else {}
-    rows = [(str(m), dict(b), "fail", "") for m, b in user.items() if isinstance(b, dict) and "." in str(m)]
+    rows = [(str(m), {k: float(v) for k, v in b.items() if k in ("min", "max") and is_number(v)},
+             "warning" if b.get("severity") == "warning" else "fail", "")
+            for m, b in user.items() if isinstance(b, dict) and "." in str(m)]
     if config.get("default_warnings", True):
         rows += [(t.metric, t.bounds(), "warning", t.rationale) for t in DEFAULT_WARNINGS
                  if t.metric not in user and t.check in result.checks]
@@ -81,8 +87,10 @@ def threshold_rows(result: AuditResult) -> tuple[list[ThresholdView], set[int]]:
     """Every threshold that applied to ``result`` with its outcome, worst first.
 
     Thresholds come from the configuration stored in the provenance (user thresholds, then the default warnings
-    on checks that exist) and from findings that carry a threshold. A finding recorded for a threshold decides
-    its status; otherwise the value is looked up in the metrics.
+    on checks that exist) and, for a result without that configuration, from "fail" findings that carry a bound
+    and from "warning" findings on a default-warning metric. Findings that a check raised with a bound of its own
+    (e.g. a randomisation similarity above 0.5) are not thresholds: they stay in the findings list. A finding
+    recorded for a threshold decides its status; otherwise the value is looked up in the metrics.
 
     Args:
         result: the audit result.
@@ -95,8 +103,13 @@ def threshold_rows(result: AuditResult) -> tuple[list[ThresholdView], set[int]]:
     rows: list[ThresholdView] = []
     declared = _declared(result)
     seen = {(m, tuple(sorted(b.items()))) for m, b, _, _ in declared}
+    default_metrics = {t.metric for t in DEFAULT_WARNINGS}
     for i, f in enumerate(findings):  # thresholds known only from findings (e.g. a result without its config)
-        if f.threshold and f.metric and f.severity in ("fail", "warning"):
+        if not (f.threshold and f.metric):
+            continue
+        # a "fail" finding with a bound is a configured gate; a "warning" is a threshold only when it is one of
+        # the default warnings; other bounded findings are a check's own statements and stay in the findings list
+        if f.severity == "fail" or (f.severity == "warning" and f"{f.check}.{f.metric}" in default_metrics):
             metric = f"{f.check}.{f.metric}"
             key = (metric, tuple(sorted(f.threshold.items())))
             if key not in seen:

@@ -14,7 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from plotly.offline import get_plotlyjs
 
 from audit.errors import InvalidTypeError
@@ -22,9 +22,10 @@ from audit.results import AuditResult, atomic_write_text
 from reports._format import format_value
 from reports.view import ReportView, build_view
 
-__all__ = ["render_html", "write_html", "render_view", "script_json", "TEMPLATES_DIR"]
+__all__ = ["render_html", "write_html", "render_view", "script_json", "plot_json", "TEMPLATES_DIR"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+_TITLE_PX = 44  # the top margin reports.plots leaves for a title
 
 
 def script_json(value: Any) -> Markup:
@@ -41,9 +42,42 @@ def script_json(value: Any) -> Markup:
         '{"name": "\\\\u003c/script\\\\u003e"}'
     """
     text = value.to_json() if isinstance(value, go.Figure) else json.dumps(value, allow_nan=False)
+    return _escape_for_script(text)
+
+
+def _escape_for_script(text: str) -> Markup:
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return Markup(text)
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def plot_json(fig: go.Figure) -> Markup:
+    """The figure as ``script_json``, without its title (the report prints the title as HTML above the plot, so a
+    legend of many entries never overlaps it) and with the top margin the legend needs.
+
+    Args:
+        fig: a figure from ``reports.plots``.
+
+    Returns:
+        ``Markup`` JSON safe inside ``<script>``.
+    """
+    spec = json.loads(fig.to_json())
+    layout = spec.setdefault("layout", {})
+    layout.pop("title", None)
+    layout.setdefault("margin", {})["t"] = 26 if layout.get("annotations") else 8  # room for subplot titles
+    layout["height"] = plot_height(fig)
+    return _escape_for_script(json.dumps(spec, allow_nan=False, separators=(",", ":")))
+
+
+def plot_height(fig: go.Figure) -> int:
+    """The height in pixels of the untitled plot (reserved before it is drawn, so the page does not jump)."""
+    height = int(fig.layout.height or 360)
+    return height - (_TITLE_PX - 26 if fig.layout.annotations else _TITLE_PX - 8)
+
+
+def wbr(text: object) -> Markup:
+    """Escaped text with line-break opportunities after ``_`` and ``/`` (long column names can wrap)."""
+    escaped = str(escape(str(text)))
+    return Markup(escaped.replace("_", "_<wbr>").replace("/", "/<wbr>"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,6 +96,9 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["fmt"] = format_value
     env.filters["script_json"] = script_json
+    env.filters["plot_json"] = plot_json
+    env.filters["plot_height"] = plot_height
+    env.filters["wbr"] = wbr
     env.globals["plotly_js"] = _plotly_js
     return env
 
@@ -75,7 +112,7 @@ def render_view(view: ReportView) -> str:
     Returns:
         The HTML text.
     """
-    has_figures = any(section.figures for section in view.sections)
+    has_figures = any(section.panels for section in view.sections)
     template = environment().get_template("report.html.j2")
     anchors = {section.name: section.anchor for section in view.sections}
     return template.render(view=view, has_figures=has_figures, anchors=anchors,

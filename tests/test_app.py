@@ -1,9 +1,10 @@
 """Dashboard tests: every page and tab through ``streamlit.testing.v1.AppTest`` on small saved results, plus the
-pure helpers behind it (uploads, run folders, tab routing, what-if).
+pure helpers behind it (uploads, run folders, tab routing, item keys, what-if).
 
-The saved results come from a real tiny MLP on 600 Adult rows, audited by the real runner with the performance check
-and a few showcase checks defined here that emit every metric-layout convention (tables, curves, bars, images,
-texts, per-sample explanations, adversarial pairs), so every tab has something to draw.
+The saved results are real: tiny models (an MLP on 600 Adult rows, a CNN on digits, a transformer on Rotten
+Tomatoes, a GAN on digits) audited by the real runner and checks with small options, so the tabs are tested on the
+keys the checks really write (``local_<row>_<method>``, ``global_<method>``, ``sample_<i>_original`` ...). One
+extra test check with a metric layout nobody anticipated exercises the "Other checks" tab.
 """
 from __future__ import annotations
 
@@ -21,36 +22,41 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from app_pages import runs, uploads, whatif_compute
-from app_pages.sections import OTHER_TAB, RESULT_TABS, pair_originals, sample_and_method, tab_for_check
-from audit import AuditConfig, AuditResult, Registry, run_audit
+from app_pages.render import unique_columns
+from app_pages.sections import (OTHER_TAB, RESULT_TABS, ExplanationKey, explanation_key, group_roles, image_role,
+                                method_label, sample_label, tab_for_check)
+from audit import REGISTRY, AuditConfig, AuditResult, Registry, run_audit
 from audit.checks.base import AuditContext, CheckOutput
-from audit.checks.performance import PerformanceCheck
-from audit.results import Finding
 from deepaudit.io import write_outputs
-from models import TrainedModel, load_dataset, load_model, train_model
+from models import Dataset, TrainedModel, load_dataset, load_model, train_model
 from models.errors import CheckpointError, InvalidInputError
-from reports import diff_results
+from models.preprocessing import PAD_ID, encode
+from reports import build_view, diff_results, plots
 
 torch.set_num_threads(1)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
+# Small options so each audit takes a fraction of a second.
+TINY: dict[str, dict[str, Any]] = {
+    "explanations": {"methods": ["integrated_gradients", "saliency"], "n_local": 1, "n_global": 20, "n_boot": 20,
+                     "ig_steps": 8},
+    "counterfactuals": {"n_local": 1, "steps": 30},
+    "fairness": {"n_boot": 50, "min_group_size": 5, "intersections": False},
+    "robustness": {"n_samples": 20, "steps": 3, "n_boot": 20, "n_images": 2, "norms": ["Linf"]},
+    "calibration": {"n_boot": 20},
+    "generative": {"n_samples": 40, "n_real": 40, "extractor_epochs": 1, "snapshot_samples": 0, "n_pairs": 1,
+                   "grid_per_class": 1},
+}
+TABULAR_CHECKS = ("performance", "explanations", "counterfactuals", "fairness", "robustness", "calibration")
 
 
-# ----------------------------------------------------------------------------------------------- showcase checks
-def _grid(h: int, w: int, seed: int, signed: bool = False) -> list[list[float]]:
-    rng = np.random.default_rng(seed)
-    values = rng.normal(size=(h, w)) if signed else rng.random((h, w))
-    return np.round(values, 4).tolist()
-
-
+# ------------------------------------------------------------------------------------------------ a novel check
 @dataclass(frozen=True)
-class _Showcase:
-    """A test check that returns fixed metrics following the layout conventions."""
+class _Novel:
+    """A plug-in check whose metrics follow no known layout (they land in "Other checks" as JSON)."""
 
-    name: str
-    metrics: dict[str, Any]
-    findings: tuple[tuple[str, str], ...] = ()
-    title: str = "Showcase"
+    name: str = "novel_measure"
+    title: str = "Novel measure"
     kinds: frozenset[str] = frozenset({"tabular"})
     tasks: frozenset[str] = frozenset({"binary"})
     needs: frozenset[str] = frozenset()
@@ -58,68 +64,39 @@ class _Showcase:
 
     def run(self, ctx: AuditContext, options: Any) -> CheckOutput:
         ctx.progress(0.5, "half way")
-        return CheckOutput(metrics=json.loads(json.dumps(self.metrics)),
-                           findings=[Finding(self.name, sev, msg) for sev, msg in self.findings])
+        return CheckOutput(metrics={"score": 1.5, "nested": {"a": [1, 2]}})
 
 
-def _showcase_checks() -> list[_Showcase]:
-    explain = {
-        "faithfulness": 0.81,
-        "bars": {"global_importance_ig": {"title": "Global importance (IG)", "labels": ["age", "sex", "hours"],
-                                          "values": [0.3, 0.2, 0.1], "lower": [0.25, 0.15, 0.05],
-                                          "upper": [0.35, 0.25, 0.15]}},
-        "images": {
-            "sample_3/integrated_gradients": {"title": "Sample 3 — IG", "caption": "red: for", "kind": "overlay",
-                                              "data": _grid(8, 8, 1, True), "base": _grid(8, 8, 2)},
-            "sample_3/saliency": {"title": "Sample 3 — saliency", "caption": "", "kind": "heatmap",
-                                  "data": _grid(8, 8, 3, True)},
-            "sample_5/integrated_gradients": {"title": "Sample 5 — IG", "caption": "", "kind": "overlay",
-                                              "data": _grid(8, 8, 4, True), "base": _grid(8, 8, 5)},
-        },
-        "texts": {"sample_3/lime": {"title": "Sample 3 — LIME tokens", "tokens": ["a", "<b>great</b>", "film"],
-                                    "scores": [0.1, 0.9, -0.3], "caption": "LIME"}},
-        "tables": {"agreement": {"title": "Method agreement (Spearman)", "columns": ["method", "ig", "saliency"],
-                                 "rows": [["ig", 1.0, 0.6], ["saliency", 0.6, 1.0]]}},
-    }
-    fairness = {
-        "demographic_parity_difference": 0.14,
-        "tables": {"by_group_sex": {"title": "Selection rate by sex",
-                                    "columns": ["group", "selection_rate", "selection_rate lower", "selection_rate upper"],
-                                    "rows": [["Female", 0.1, 0.05, 0.15], ["Male", 0.24, 0.2, 0.28]]},
-                   "by_group_race": {"title": "Selection rate by race", "columns": ["group", "selection_rate"],
-                                     "rows": [["White", 0.2], ["Black", 0.1]]}},
-        "bars": {"selection_rate_sex": {"title": "Selection rate by sex", "labels": ["Female", "Male"],
-                                        "values": [0.1, 0.24], "lower": [0.05, 0.2], "upper": [0.15, 0.28]}},
-    }
-    robustness = {
-        "pgd_accuracy": 0.4,
-        "curves": {"accuracy_vs_epsilon": {"title": "Accuracy vs budget", "x_label": "epsilon", "y_label": "accuracy",
-                                           "x": [0, 0.1, 0.2], "series": {"pgd": [0.8, 0.6, 0.4]}}},
-        "images": {"example_0_original": {"title": "Original 0", "caption": "label 1", "kind": "grayscale",
-                                          "data": _grid(8, 8, 6)},
-                   "example_0_adversarial": {"title": "Adversarial 0", "caption": "predicted 0", "kind": "grayscale",
-                                             "data": _grid(8, 8, 7)}},
-    }
-    calibration = {"ece": 0.04, "curves": {"reliability": {"title": "Reliability diagram", "x": [0.25, 0.75],
-                                                           "series": {"model": [0.2, 0.8]}}}}
-    generative = {"fid": 12.5, "images": {"grid_class_0": {"title": "Class 0 samples", "caption": "", "kind": "grayscale",
-                                                           "data": _grid(8, 8, 8)}}}
-    return [
-        _Showcase("explanations_showcase", explain),
-        _Showcase("fairness_showcase", fairness, (("warning", "Selection rates differ by 14 points between sexes."),)),
-        _Showcase("robustness_showcase", robustness),
-        _Showcase("calibration_showcase", calibration),
-        _Showcase("generative_showcase", generative),
-        _Showcase("novel_measure", {"score": 1.5, "nested": {"a": [1, 2]}}),
-    ]
-
-
-def _registry() -> Registry:
+def _registry(names: tuple[str, ...], novel: bool = False) -> Registry:
     reg = Registry()
-    reg.register(PerformanceCheck())
-    for check in _showcase_checks():
-        reg.register(check)
+    for name in names:
+        reg.register(REGISTRY.get(name))
+    if novel:
+        reg.register(_Novel())
     return reg
+
+
+@dataclass
+class Run:
+    folder: Path
+    model: TrainedModel
+    ds: Dataset
+    result: AuditResult
+
+
+def _make_run(out: Path, name: str, ds: Dataset, spec: dict[str, Any], family: str, checks: tuple[str, ...], *,
+              seed: int = 0, epochs: int = 2, thresholds: dict[str, Any] | None = None, novel: bool = False,
+              options: dict[str, Any] | None = None) -> Run:
+    tm = train_model(family, ds, seed=seed, device="cpu", epochs=epochs, progress=False)
+    chosen = {**TINY, **(options or {})}
+    config = AuditConfig.from_dict({"seed": 0, "device": "cpu", "max_rows": 60, "thresholds": thresholds or {},
+                                    "options": {k: v for k, v in chosen.items() if k in checks}})
+    result = run_audit(tm, ds, config, progress=False, registry=_registry(checks, novel))
+    folder = out / name
+    write_outputs(result, folder)
+    tm.save(folder / runs.MODEL_DIR)
+    runs.write_run_info(folder, {"data": spec})
+    return Run(folder, tm, ds, result)
 
 
 @dataclass
@@ -128,26 +105,37 @@ class Runs:
     first: Path
     second: Path
     model: TrainedModel
-
-
-def _make_run(out: Path, name: str, seed: int, thresholds: dict[str, Any]) -> tuple[Path, TrainedModel]:
-    ds = load_dataset("adult", max_rows=600, seed=0)
-    tm = train_model("mlp", ds, seed=seed, device="cpu", epochs=8, progress=False)
-    config = AuditConfig.from_dict({"seed": 0, "device": "cpu", "max_rows": 100, "thresholds": thresholds})
-    result = run_audit(tm, ds, config, progress=False, registry=_registry())
-    folder = out / name
-    write_outputs(result, folder)
-    tm.save(folder / runs.MODEL_DIR)
-    runs.write_run_info(folder, {"data": {"source": "bundled", "name": "adult", "seed": 0, "max_rows": 600}})
-    return folder, tm
+    a: Run
 
 
 @pytest.fixture(scope="session")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """Two audits of Adult MLPs (the second breaks a configured accuracy threshold)."""
     out = tmp_path_factory.mktemp("app-runs")
-    first, tm = _make_run(out, "run-a", 0, {})
-    second, _ = _make_run(out, "run-b", 1, {"performance": {"accuracy": {"min": 0.99}}})
-    return Runs(out, first, second, tm)
+    ds = load_dataset("adult", max_rows=600, seed=0)
+    spec = {"source": "bundled", "name": "adult", "seed": 0, "max_rows": 600}
+    a = _make_run(out, "run-a", ds, spec, "mlp", TABULAR_CHECKS, epochs=8, novel=True)
+    b = _make_run(out, "run-b", ds, spec, "mlp", TABULAR_CHECKS, seed=1, epochs=8, novel=True,
+                  thresholds={"performance": {"accuracy": {"min": 0.99}}})
+    return Runs(out, a.folder, b.folder, a.model, a)
+
+
+@pytest.fixture(scope="session")
+def kinds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Real audits of an image classifier, a text classifier and a GAN (each in its own output folder)."""
+    out = tmp_path_factory.mktemp("kind-runs")
+    digits = load_dataset("digits", max_rows=300, seed=0)
+    digits_spec = {"source": "bundled", "name": "digits", "seed": 0, "max_rows": 300}
+    reviews = load_dataset("rotten_tomatoes", max_rows=300, seed=0)
+    text_options = {"explanations": {**TINY["explanations"], "methods": ["layer_integrated_gradients"]}}
+    return {
+        "image": _make_run(out / "image", "cnn", digits, digits_spec, "cnn", ("performance", "explanations",
+                                                                               "robustness"), epochs=3),
+        "text": _make_run(out / "text", "transformer", reviews,
+                          {"source": "bundled", "name": "rotten_tomatoes", "seed": 0, "max_rows": 300},
+                          "transformer", ("performance", "explanations"), epochs=1, options=text_options),
+        "gan": _make_run(out / "gan", "gan", digits, digits_spec, "gan", ("generative",), epochs=1),
+    }
 
 
 def _app(out: Path, current: Path | None = None, page: str = "Results") -> AppTest:
@@ -164,6 +152,10 @@ def _open_tab(at: AppTest, tab: str) -> AppTest:
     return at.run()
 
 
+def _open(run: Run, tab: str) -> AppTest:
+    return _open_tab(_app(run.folder.parent, run.folder), tab)
+
+
 def _texts(elements: Any) -> list[str]:
     return [str(e.value) for e in elements]
 
@@ -171,6 +163,17 @@ def _texts(elements: Any) -> list[str]:
 def _clean(at: AppTest) -> None:
     assert not at.exception, _texts(at.exception)
     assert not at.error, _texts(at.error)
+
+
+def _chart(at: AppTest, key_part: str) -> dict[str, Any]:
+    """The plotly spec of the one chart whose widget key contains ``key_part``."""
+    found = [c for c in at.get("plotly_chart") if key_part in c.proto.id]
+    assert len(found) == 1, [c.proto.id for c in at.get("plotly_chart")]
+    return json.loads(found[0].proto.spec)
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [img.captions[0] if img.captions else "" for img in at.image]
 
 
 # --------------------------------------------------------------------------------------------------- Results tabs
@@ -188,60 +191,122 @@ def test_summary_tab_shows_verdict_findings_and_downloads(saved: Runs) -> None:
     assert not at.error and "Audit PASSED" in at.success[0].value
 
 
-@pytest.mark.parametrize("tab, expected_charts", [
-    ("Performance", 1), ("Fairness", 1), ("Robustness", 1), ("Calibration & OOD", 1)])
-def test_check_tabs_draw_the_report_figures(saved: Runs, tab: str, expected_charts: int) -> None:
+def test_every_tab_of_every_model_kind_opens_cleanly(saved: Runs, kinds: dict[str, Run]) -> None:
+    for run in [saved.a, *kinds.values()]:
+        at = _app(run.folder.parent, run.folder)
+        for tab in RESULT_TABS:
+            _open_tab(at, tab)
+            where = (run.model.family, tab)
+            assert not at.exception, (where, _texts(at.exception))
+            assert not [e for e in _texts(at.error) if "regression" not in e], (where, _texts(at.error))
+            assert at.main.children, where
+
+
+@pytest.mark.parametrize("tab, check", [
+    ("Performance", "performance"), ("Fairness", "fairness"), ("Robustness", "robustness"),
+    ("Calibration & OOD", "calibration")])
+def test_check_tabs_draw_the_report_figures(saved: Runs, tab: str, check: str) -> None:
     at = _open_tab(_app(saved.out, saved.first), tab)
     _clean(at)
-    assert len(at.get("plotly_chart")) >= expected_charts
+    section = next(s for s in build_view(saved.a.result).sections if s.name == check)
+    assert len(section.figures) >= 1
+    assert len(at.get("plotly_chart")) >= len(section.figures)
+    assert any(m.label == "ECE" or m.label == "Accuracy" or m.label == "Demographic parity difference"
+               or m.label == "Clean accuracy" for m in at.metric)
 
 
-def test_explanations_tab_picks_sample_and_method(saved: Runs) -> None:
+def test_explanations_tab_tabular_rows_and_methods(saved: Runs) -> None:
+    m = saved.a.result.metrics["explanations"]
     at = _open_tab(_app(saved.out, saved.first), "Explanations")
     _clean(at)
+    rows = [r["index"] for r in m["local"] if r["top"]]  # the check's order: errors, uncertain, random
     sample = at.selectbox(key="explain_sample")
-    assert sample.options == ["test row 3", "test row 5"]
+    assert sample.options == [sample_label(r, m["local"]) for r in rows] and sample.value == rows[0]
     method = at.selectbox(key="explain_method")
-    assert method.options == ["all methods", "LIME", "integrated gradients", "saliency"]
-    assert len(at.image) == 2  # sample 3: IG overlay and saliency
-    assert any("&lt;b&gt;great&lt;/b&gt;" in m.value for m in at.markdown)  # escaped token highlight
+    assert method.options == ["all methods", "integrated gradients", "saliency"]
+    for name in ("integrated_gradients", "saliency"):  # the bars drawn are the check's own numbers
+        bars = m["bars"][f"local_{rows[0]}_{name}"]
+        spec = _chart(at, f"local_{rows[0]}_{name}")
+        assert spec["data"][0]["x"] == pytest.approx(bars["values"]) and spec["data"][0]["y"] == bars["labels"]
+        assert _chart(at, f"global_{name}")["data"][0]["x"] == pytest.approx(m["bars"][f"global_{name}"]["values"])
     method.set_value("saliency").run()
-    assert len(at.image) == 1
-    at.selectbox(key="explain_sample").set_value("5").run()
     _clean(at)
-    assert at.selectbox(key="explain_method").options == ["all methods", "integrated gradients"]
-    assert len(at.get("plotly_chart")) >= 1  # global importance bars; agreement table below
-    agreement = at.dataframe[0].value
-    assert agreement.columns.tolist() == ["method", "ig", "saliency"] and agreement.shape == (2, 3)
+    ids = [c.proto.id for c in at.get("plotly_chart")]
+    assert not any("integrated_gradients" in i for i in ids)
+    assert sum("_saliency" in i for i in ids) == 2  # this row's bars and the global bars
+    sample.set_value(rows[-1]).run()
+    assert _chart(at, f"local_{rows[-1]}_saliency")["data"][0]["x"] == pytest.approx(
+        [v for _, v in next(r for r in m["local"] if r["index"] == rows[-1])["top"]["saliency"]])
+    ranking = m["tables"]["global_ranking"]
+    assert any(df.value.columns.tolist() == ranking["columns"] for df in at.dataframe)
+
+
+def test_explanations_tab_image_overlays_side_by_side(kinds: dict[str, Run]) -> None:
+    m = kinds["image"].result.metrics["explanations"]
+    at = _open(kinds["image"], "Explanations")
+    _clean(at)
+    rows = list(dict.fromkeys(explanation_key(k).sample for k in m["images"] if k.startswith("local_")))
+    assert at.selectbox(key="explain_sample").options == [sample_label(r, m["local"]) for r in rows]
+    # input, then the row's overlay per method, then the global map per method
+    assert _captions(at) == ["input", "integrated gradients", "saliency", "integrated gradients", "saliency"]
+    explained = m["images"][f"local_{rows[0]}_integrated_gradients"]["caption"]  # "class 3"
+    assert any(explained.split()[-1] in md.value and "toward class" in md.value for md in at.markdown)
+    at.selectbox(key="explain_method").set_value("integrated_gradients").run()
+    assert _captions(at) == ["input", "integrated gradients", "integrated gradients"]
+
+
+def test_explanations_tab_token_highlights(kinds: dict[str, Run]) -> None:
+    m = kinds["text"].result.metrics["explanations"]
+    at = _open(kinds["text"], "Explanations")
+    _clean(at)
+    assert at.selectbox(key="explain_method").options == ["all methods", "layer integrated gradients"]
+    row = at.selectbox(key="explain_sample").value
+    item = m["texts"][f"local_{row}_layer_integrated_gradients"]
+    html = str(plots.token_html(item["tokens"], item["scores"]))
+    assert sum(html in md.value for md in at.markdown) == 1
+    assert _chart(at, "global_layer_integrated_gradients")["data"][0]["y"] == m["bars"][
+        "global_layer_integrated_gradients"]["labels"]
 
 
 def test_fairness_tab_filters_by_sensitive_feature(saved: Runs) -> None:
     at = _open_tab(_app(saved.out, saved.first), "Fairness")
     feature = at.selectbox(key="fairness_feature")
-    assert set(feature.options) >= {"all features", "sex", "race"}
-    assert len(at.dataframe) == 2
+    assert feature.options == ["all features", "sex", "race", "age"]
+    total = len(at.dataframe)
+    tables = [t for s in build_view(saved.a.result).sections if tab_for_check(s.name) == "Fairness" for t in s.tables]
+    assert total == len(tables)
     feature.set_value("race").run()
     _clean(at)
-    assert len(at.dataframe) == 1 and len(at.get("plotly_chart")) == 0
-    assert any("Selection rates differ" in m.value for m in at.markdown)
+    race = [t for t in tables if "race" in f"{t.key} {t.title}".lower()]
+    assert 0 < len(at.dataframe) == len(race) < total
 
 
-def test_robustness_tab_shows_adversarial_next_to_original(saved: Runs) -> None:
-    at = _open_tab(_app(saved.out, saved.first), "Robustness")
+def test_robustness_tab_shows_each_attack_next_to_its_original(kinds: dict[str, Run], saved: Runs) -> None:
+    images = kinds["image"].result.metrics["robustness"]["images"]
+    at = _open(kinds["image"], "Robustness")
+    _clean(at)
     assert any("next to the originals" in m.value for m in at.markdown)
-    images = at.image
-    assert len(images) == 2
-    captions = [img.captions[0] for img in images]
-    assert captions[0].startswith("Original 0") and captions[1].startswith("Adversarial 0")
+    expected = [f"{v['title']} — {v['caption']}" if v.get("caption") else v["title"] for v in images.values()]
+    assert _captions(at) == expected and len(expected) == 6  # 2 samples x (original, adversarial, perturbation)
+    assert [image_role(k)[1] for k in images] == ["original", "adversarial", "perturbation"] * 2
+    at = _open_tab(_app(saved.out, saved.first), "Robustness")  # a table with repeated "CI lower" columns
+    _clean(at)
+    bias = saved.a.result.metrics["robustness"]["tables"]["robustness_bias"]
+    frame = next(df.value for df in at.dataframe if len(df.value.columns) == len(bias["columns"])
+                 and df.value.columns[0] == bias["columns"][0])
+    assert frame.columns.tolist() == unique_columns(bias["columns"]) and frame.columns.is_unique
 
 
-def test_generative_and_other_tabs(saved: Runs) -> None:
-    at = _open_tab(_app(saved.out, saved.first), "Generative")
+def test_generative_and_other_tabs(saved: Runs, kinds: dict[str, Run]) -> None:
+    gen = kinds["gan"].result.metrics["generative"]
+    at = _open(kinds["gan"], "Generative")
     _clean(at)
-    assert len(at.image) == 1 and any(m.label.startswith("FID") for m in at.metric)
-    at = _open_tab(at, OTHER_TAB)
+    assert len(at.image) == len(gen["images"]) and any(m.label.startswith("FID") for m in at.metric)
+    at = _open_tab(at, "What-if")
+    assert "see the Generative tab" in at.info[0].value
+    at = _open_tab(_app(saved.out, saved.first), OTHER_TAB)
     _clean(at)
-    assert any('"a"' in c.value for c in at.code)  # nested metrics shown as JSON
+    assert any('"a"' in c.value for c in at.code)  # nested metrics of the novel check shown as JSON
 
 
 def test_whatif_tab_updates_prediction_explanation_and_counterfactual(saved: Runs) -> None:
@@ -260,11 +325,28 @@ def test_whatif_tab_updates_prediction_explanation_and_counterfactual(saved: Run
     assert at.metric[0].value == expected.label
 
 
+def test_whatif_tab_text_and_image(kinds: dict[str, Run]) -> None:
+    run = kinds["text"]
+    at = _open(run, "What-if")
+    _clean(at)
+    text = run.ds.test.raw["text"].iloc[0]
+    proba = run.model.predict_proba(encode([text], run.ds.preprocessing))[0]
+    label = run.ds.class_names[int(proba.argmax())]
+    assert at.metric[0].value == label
+    assert any("Counterfactual" in m.value for m in at.markdown)
+    curve = _chart(at, "whatif_text_curve")["data"][0]["y"]
+    assert curve[0] == pytest.approx(float(proba.max()), abs=1e-5)
+    at = _open(kinds["image"], "What-if")
+    _clean(at)
+    assert _captions(at)[0] == "input" and _captions(at)[1].startswith("integrated gradients toward")
+
+
 def test_compare_tab_diffs_two_runs(saved: Runs) -> None:
     at = _open_tab(_app(saved.out, saved.second), "Compare")
     assert not at.exception
     choice = at.selectbox(key="compare_choice")
     assert choice.value == str(saved.first.resolve())
+    assert choice.options[1].startswith("run-a — adult (tabular)")
     # run-a -> run-b: a new seed and a configured accuracy threshold that run-b fails: the audit stopped passing
     oracle = diff_results(AuditResult.from_json(saved.first / "result.json"),
                           AuditResult.from_json(saved.second / "result.json"), tolerance=0.02)
@@ -391,6 +473,7 @@ def test_upload_table_train_and_audit(tmp_path: Path) -> None:
     at.multiselect(key="run_sensitive").set_value(["sex"])
     at.number_input(key="run_upload_epochs").set_value(1)
     at.number_input(key="run_rows").set_value(40)
+    at.multiselect(key="run_checks").set_value(["performance", "data_profile", "fairness"])
     at.run()
     _clean(at)
     at.button(key="run_button").click().run()
@@ -405,25 +488,46 @@ def test_upload_table_train_and_audit(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ pure helpers
 def test_tab_routing() -> None:
-    assert [tab_for_check(n) for n in ("performance", "data_profile", "explanations", "explanation_quality",
-                                       "fairness", "fairness_probes", "robustness", "calibration", "ood",
-                                       "generative", "compression")] == [
-        "Performance", "Performance", "Explanations", "Explanations", "Fairness", "Fairness", "Robustness",
-        "Calibration & OOD", "Calibration & OOD", "Generative", OTHER_TAB]
-    assert sample_and_method("sample_12/integrated_gradients") == ("12", "integrated gradients")
-    assert sample_and_method("row-4", "Row 4 — kernel SHAP") == ("4", "kernel SHAP")
-    assert sample_and_method("global_importance") == (None, None)
+    assert [tab_for_check(n) for n in REGISTRY.names()] == [
+        "Performance", "Performance", "Performance", "Explanations", "Explanations", "Explanations", "Fairness",
+        "Fairness", "Fairness", "Fairness", "Fairness", "Robustness", "Robustness", "Calibration & OOD",
+        "Calibration & OOD", "Generative", "Generative"]
+    assert tab_for_check("compression") == OTHER_TAB
 
 
-def test_pair_originals() -> None:
+@pytest.mark.parametrize("key, expected", [
+    ("local_344_layer_integrated_gradients", ExplanationKey("local", "layer_integrated_gradients", 344)),
+    ("local_769_lime", ExplanationKey("local", "lime", 769)),
+    ("global_shap_gradient", ExplanationKey("global", "shap_gradient")),
+    ("sample_3/integrated_gradients", ExplanationKey("local", "integrated_gradients", 3)),
+    ("agreement", None), ("deletion", None),
+])
+def test_explanation_keys(key: str, expected: ExplanationKey | None) -> None:
+    assert explanation_key(key) == expected
+
+
+def test_labels() -> None:
+    assert [method_label(m) for m in ("layer_integrated_gradients", "kernel_shap", "my_new_method")] == [
+        "layer integrated gradients", "Kernel SHAP", "my new method"]
+    records = [{"index": 7, "reason": "least_confident", "label": "cat"}, {"index": 9, "reason": "random"}]
+    assert sample_label(7, records) == "row 7 · least confident · true cat"
+    assert sample_label(9, records) == "row 9 · random" and sample_label(5, records) == "row 5"
+    assert unique_columns(["group", "CI lower", "CI upper", "gap", "CI lower", "CI upper"]) == [
+        "group", "group CI lower", "group CI upper", "gap", "gap CI lower", "gap CI upper"]
+    assert unique_columns(["a", "a"]) == ["a", "a (2)"]
+
+
+def test_group_roles() -> None:
     @dataclass
     class K:
         key: str
 
-    items = [K("ex1_original"), K("ex1_adversarial"), K("ex2_original"), K("curve")]
-    pairs, rest = pair_originals(items)
-    assert [(a.key, b.key) for a, b in pairs] == [("ex1_original", "ex1_adversarial")]
-    assert [r.key for r in rest] == ["ex2_original", "curve"]
+    items = [K("sample_0_original"), K("sample_0_adversarial"), K("sample_0_perturbation"), K("sample_1_original"),
+             K("ex2_adversarial"), K("ex2_original"), K("curve"), K("sample_1_clean_but_odd")]
+    rows, rest = group_roles(items)
+    assert [[i.key for i in row] for row in rows] == [
+        ["sample_0_original", "sample_0_adversarial", "sample_0_perturbation"], ["ex2_original", "ex2_adversarial"]]
+    assert [r.key for r in rest] == ["sample_1_original", "curve", "sample_1_clean_but_odd"]
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -480,23 +584,50 @@ def test_run_folders(saved: Runs, tmp_path: Path) -> None:
     assert runs.data_spec(tmp_path, {"data": {"name": "user"}}) is None
 
 
-def test_whatif_counterfactual_and_attributions(saved: Runs) -> None:
-    ds = load_dataset("adult", max_rows=600, seed=0)
-    tm = saved.model
+def test_whatif_tabular_attributions_and_counterfactual(saved: Runs) -> None:
+    ds, tm = saved.a.ds, saved.model
     row = ds.test.raw.iloc[[1]].reset_index(drop=True)
     x, pred = whatif_compute.predict_row(tm, ds, row)
     np.testing.assert_allclose(tm.predict_proba(ds.test.x[1:2])[0], list(pred.proba.values()), rtol=1e-6)
     attrs = whatif_compute.tabular_attributions(tm, ds, x, pred.index)
-    assert set(attrs) == set(ds.feature_groups)
+    assert list(attrs) == list(ds.feature_groups)
     with torch.no_grad():  # completeness of integrated gradients: sum = f(x) - f(baseline) for the target logit
         fx = tm.module(torch.as_tensor(x))[0, pred.index]
         fb = tm.module(torch.as_tensor(ds.train.x.mean(axis=0, keepdims=True)))[0, pred.index]
     assert sum(attrs.values()) == pytest.approx(float(fx - fb), abs=0.05)
-    target = 1 - pred.index
+    # the least confident of the first 40 test rows (a tiny, weak model may need many changes even there)
+    proba = tm.predict_proba(ds.test.x[:40])
+    i = int(np.argmin(np.abs(proba[:, 1] - 0.5)))
+    row = ds.test.raw.iloc[[i]].reset_index(drop=True)
+    target = 1 - int(proba[i].argmax())
     cf = whatif_compute.tabular_counterfactual(tm, ds, row, target)
+    assert cf.target == ds.class_names[target] and cf.reached == (cf.prediction.index == target)
+    assert cf.reached and len(cf.changes) >= 1
     edited = row.copy().astype(object)
     for change in cf.changes:
-        assert change.feature not in ds.sensitive_features
+        assert change.feature not in ds.sensitive_features and change.after != "<unknown>"
+        assert str(change.before) == str(row.at[0, change.feature]) or change.before == pytest.approx(
+            float(row.at[0, change.feature]), abs=1e-3)
         edited.at[0, change.feature] = change.after
-    assert whatif_compute.predict_row(tm, ds, edited)[1] == cf.prediction
-    assert cf.reached == (cf.prediction.index == target)
+    # the edit, re-encoded from raw values, scores as the counterfactual says (values are shown rounded)
+    after = whatif_compute.predict_row(tm, ds, edited)[1]
+    assert after.proba[cf.target] == pytest.approx(cf.prediction.proba[cf.target], abs=2e-3)
+
+
+def test_whatif_text_counterfactual_masks_the_most_supporting_words(kinds: dict[str, Run]) -> None:
+    run = kinds["text"]
+    text = run.ds.test.raw["text"].iloc[3]
+    ids = encode([text], run.ds.preprocessing)
+    pred = whatif_compute.predict_rows(run.model, ids, run.ds.class_names)[0]
+    cf = whatif_compute.text_counterfactual(run.model, run.ds, text)
+    n_words = int((ids[0] != PAD_ID).sum())
+    assert cf.counts == list(range(min(n_words, 10) + 1))
+    assert cf.curve[0] == pytest.approx(pred.proba[pred.label], abs=1e-5)
+    scores = whatif_compute.text_attributions(run.model, run.ds, ids, pred.index)[:n_words]
+    top = np.argsort(-scores, kind="stable")[: len(cf.removed)]
+    masked = ids.copy()
+    masked[0, top] = PAD_ID
+    proba = run.model.predict_proba(masked)[0]
+    assert cf.prediction.proba[cf.prediction.label] == pytest.approx(float(proba.max()), abs=1e-5)
+    assert len(cf.removed) >= 1 and (cf.prediction.index != pred.index or len(cf.removed) == min(n_words, 10))
+    assert cf.curve[len(cf.removed)] == pytest.approx(float(proba[pred.index]), abs=1e-5)

@@ -86,7 +86,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     port = str(_free_port())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DEEPAUDIT_APP_OUT": str(out)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", port],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", port,
+         "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -155,7 +156,9 @@ def test_dashboard_end_to_end(page: object, server: tuple[str, Path]) -> None:
     panel = "[data-testid='stTabPanel']:visible"
     expectations = {
         "Summary": "text=Worst findings",
-        "What-if": f"{panel} .js-plotly-plot",
+        "What-if": f"{panel} >> text=/The smallest change found|No change of at most/",
+        "Explanations": f"{panel} >> text=Explanations of row",
+        "Robustness": f"{panel} >> text=Accuracy and attack success per attack and budget",
         "Compare": "text=Only what changed",
     }
     for i, label in enumerate(TABS):

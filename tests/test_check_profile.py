@@ -12,9 +12,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from audit import AuditConfig, Registry, run_audit
+from audit.checks._groups_util import group_labels
 from audit.checks.data_profile import (
     DataProfileCheck,
-    group_labels,
     ks_statistic,
     population_stability_index,
     single_feature_score,

@@ -30,8 +30,8 @@ from audit.checks.fairness import (
     compute_group_frames,
     disparities,
     encode_groups,
-    expected_calibration_error,
     group_metrics,
+    positive_class_calibration_error,
 )
 from audit.errors import InvalidInputError, InvalidTypeError
 from audit.executor import Executor
@@ -81,7 +81,7 @@ def test_group_metrics_equal_metricframe_and_hand(container) -> None:
     d = _data()
     got = group_metrics(container(list(d["y"])), container(list(d["pred"])), container(list(d["race"])), y_prob=d["prob"])
     mf = MetricFrame(metrics=FAIRLEARN_METRICS, y_true=d["y"], y_pred=d["pred"], sensitive_features=d["race"])
-    calib = MetricFrame(metrics=expected_calibration_error, y_true=d["y"], y_pred=d["prob"], sensitive_features=d["race"])
+    calib = MetricFrame(metrics=positive_class_calibration_error, y_true=d["y"], y_pred=d["prob"], sensitive_features=d["race"])
     assert got.labels == ["A", "B", "C"]
     for i, label in enumerate(got.labels):
         hand = _hand(d["y"], d["pred"], d["prob"], d["race"] == label)
@@ -207,7 +207,7 @@ def test_group_metrics_invariant_to_row_order_and_bounded(rows, rnd) -> None:
 @given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=50), st.data())
 def test_calibration_error_bounded(probs, data) -> None:
     y = data.draw(st.lists(st.integers(0, 1), min_size=len(probs), max_size=len(probs)))
-    ece = expected_calibration_error(y, probs)
+    ece = positive_class_calibration_error(y, probs)
     assert 0 <= ece <= 1 + 1e-12
 
 

@@ -17,8 +17,8 @@ from torch import nn
 
 from audit import AuditConfig, CheckOutput, Registry, run_audit
 from audit.checks.base import AuditContext, validate_options
-from audit.checks.generative_insight import (
-    GenerativeInsightCheck,
+from audit.checks.generative_insight import GenerativeInsightCheck
+from audit.checks.generative_insight_metrics import (
     centre_mask,
     rank_correlation,
     real_fake_auroc,

@@ -70,7 +70,7 @@ def test_report_in_browser(browser, tmp_path):
     page = visit.page
     page.wait_for_selector("body[data-plots-ready]", timeout=30_000)
     view = build_view(result)
-    n_figures = sum(len(s.figures) for s in view.sections)
+    n_figures = sum(len(s.panels) for s in view.sections)
     assert page.get_attribute("body", "data-plots-ready") == str(n_figures)
     assert page.locator(".plot-failed").count() == 0
     assert page.locator(".plot .main-svg").count() >= n_figures

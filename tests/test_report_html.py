@@ -86,7 +86,7 @@ def test_figures_are_embedded_as_parseable_json(page):
     html, parser = page
     specs = [(attrs, body) for attrs, body in parser.scripts if attrs.get("type") == "application/json"]
     view = build_view(sample())
-    assert len(specs) == sum(len(s.figures) for s in view.sections) == 6
+    assert len(specs) == sum(len(s.panels) for s in view.sections) == 6
     ids = {attrs["id"] for tag, attrs in parser.tags if "id" in attrs}
     for attrs, body in specs:
         assert attrs["data-target"] in ids

@@ -19,8 +19,9 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
+from audit.checks._common import nan_to_none, require_float, require_int
+from audit.checks._groups_util import grouping
 from audit.checks.base import AuditContext, CheckOutput
-from audit.checks.robustness._common import grouping, nan_to_none, option_int
 from audit.errors import InvalidInputError
 from audit.results import Finding
 
@@ -74,8 +75,7 @@ def reliability_bins(y_true: Any, proba: Any, n_bins: int = 15) -> ReliabilityBi
         InvalidInputError: shapes or labels do not fit, or ``n_bins`` < 1.
     """
     y, p = _check(y_true, proba)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise InvalidInputError(f"The 'n_bins' argument must be an int >= 1. Got {n_bins!r} instead.")
+    require_int(None, "n_bins", n_bins, 1)
     conf = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(np.float64)
     idx = np.clip((conf * n_bins).astype(np.int64), 0, n_bins - 1)
@@ -87,7 +87,9 @@ def reliability_bins(y_true: Any, proba: Any, n_bins: int = 15) -> ReliabilityBi
 
 
 def expected_calibration_error(y_true: Any, proba: Any, n_bins: int = 15) -> float:
-    """ECE: the row-weighted mean of |accuracy - confidence| over confidence bins (0 = perfectly calibrated).
+    """Top-label ECE: the row-weighted mean of |accuracy - confidence| over bins of the predicted class's confidence
+    (0 = perfectly calibrated). The fairness checks' ``positive_class_calibration_error`` bins the positive-class
+    probability instead.
 
     Example:
         >>> expected_calibration_error(np.array([0, 1]), np.array([[0.9, 0.1], [0.9, 0.1]]), n_bins=10)
@@ -126,8 +128,7 @@ def negative_log_likelihood(y_true: Any, proba: Any) -> float:
 
 def apply_temperature(proba: Any, temperature: float) -> np.ndarray:
     """``softmax(log(p) / T)``: probabilities after temperature scaling (T > 1 softens, T < 1 sharpens)."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise InvalidInputError(f"The 'temperature' argument must be a number > 0. Got {temperature!r} instead.")
+    temperature = require_float(None, "temperature", temperature, 0.0, min_inclusive=False)
     logp = np.log(np.clip(np.asarray(proba, dtype=np.float64), _TINY, 1.0))
     return softmax(logp / float(temperature), axis=1)
 
@@ -174,10 +175,10 @@ class CalibrationCheck:
 
     def run(self, ctx: AuditContext, options: Mapping[str, Any]) -> CheckOutput:
         """Calibration of the audited test rows; temperature fitted on the validation split."""
-        n_bins = option_int(self.name, "n_bins", options.get("n_bins", 15), 1)
-        n_boot = option_int(self.name, "n_boot", options.get("n_boot", 200), 1)
-        min_size = option_int(self.name, "min_group_size", options.get("min_group_size", 10), 1)
-        max_val = option_int(self.name, "max_val_rows", options.get("max_val_rows", 20000), 1)
+        n_bins = require_int(self.name, "n_bins", options.get("n_bins", 15), 1)
+        n_boot = require_int(self.name, "n_boot", options.get("n_boot", 200), 1)
+        min_size = require_int(self.name, "min_group_size", options.get("min_group_size", 10), 1)
+        max_val = require_int(self.name, "max_val_rows", options.get("max_val_rows", 20000), 1)
         y, proba = np.asarray(ctx.test.y).astype(np.int64), ctx.test_proba()
         bins = reliability_bins(y, proba, n_bins)
         conf = proba.max(axis=1)
@@ -267,4 +268,6 @@ def _group_table(y: np.ndarray, proba: np.ndarray, labels: np.ndarray, n_bins: i
     return {"title": f"Calibration by {feature}", "columns": ["group", "n", "accuracy", "mean confidence", "ECE",
                                                               "ECE CI lower", "ECE CI upper", "MCE", "Brier"],
             "rows": [[nan_to_none(c) for c in r] for r in rows],
-            "note": f"95% percentile bootstrap intervals ({n_boot} resamples); none for groups under {min_size} rows."}
+            "note": f"ECE: top-label expected calibration error (confidence of the predicted class; the fairness "
+                    f"tables' calibration_error is the positive-class one). 95% percentile bootstrap intervals "
+                    f"({n_boot} resamples); none for groups under {min_size} rows."}

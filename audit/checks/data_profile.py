@@ -1,9 +1,9 @@
 """A profile of the audited data: label balance per split and per sensitive group, numeric feature summaries,
 train/test drift per original feature and a leakage screen (features that alone predict the label).
 
-Pure functions (``ks_statistic``, ``total_variation``, ``population_stability_index``, ``single_feature_score``,
-``group_labels``) plus the thin ``DataProfileCheck``. Tabular data gets the full profile; other kinds get the label
-balance only.
+Pure functions (``ks_statistic``, ``total_variation``, ``population_stability_index``, ``single_feature_score``)
+plus the thin ``DataProfileCheck``. Tabular data gets the full profile; other kinds get the label balance only. Group
+labels of sensitive columns come from ``audit.checks._groups_util.group_labels``.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from scipy.stats import chi2_contingency, ks_2samp
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from audit.checks._common import require_float, require_int
+from audit.checks._groups_util import group_labels
 from audit.checks.base import AuditContext, CheckOutput
 from audit.errors import InvalidInputError
 from audit.results import Finding
@@ -29,7 +31,6 @@ __all__ = [
     "population_stability_index",
     "category_test",
     "single_feature_score",
-    "group_labels",
 ]
 
 _SPLITS = ("train", "val", "test")
@@ -155,32 +156,6 @@ def single_feature_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
-def group_labels(values: pd.Series, bins: Sequence[float], max_levels: int = 10) -> np.ndarray:
-    """Group names for a sensitive column: the values themselves, or bins for a numeric column with many values.
-
-    Args:
-        values: the raw sensitive column.
-        bins: strictly increasing bin edges (e.g. ``AuditConfig.age_bins``).
-        max_levels: a numeric column with more distinct values than this is binned.
-
-    Returns:
-        An object array of group names ("<25", "25-35", ..., ">=65" for binned columns).
-
-    Example:
-        >>> group_labels(pd.Series(range(30)), [10, 20]).tolist()[::10]
-        ['<10', '10-20', '>=20']
-    """
-    s = pd.Series(values).reset_index(drop=True)
-    if pd.api.types.is_numeric_dtype(s) and s.nunique() > max_levels and len(bins):
-        edges = [float(b) for b in bins]
-        names = [f"<{edges[0]:g}"] + [f"{lo:g}-{hi:g}" for lo, hi in zip(edges[:-1], edges[1:])] + [f">={edges[-1]:g}"]
-        idx = np.digitize(s.to_numpy(dtype=np.float64), edges)
-        out = np.array([names[i] for i in idx], dtype=object)
-        out[s.isna().to_numpy()] = "missing"
-        return out
-    return s.astype(object).where(s.notna(), "missing").astype(str).to_numpy(dtype=object)
-
-
 @dataclass(frozen=True)
 class DataProfileCheck:
     """Label balance, feature summaries, train/test drift and a single-feature leakage screen."""
@@ -283,11 +258,9 @@ class DataProfileCheck:
 
 def _validate(options: Mapping[str, Any]) -> None:
     for key in ("drift_threshold", "drift_alpha", "leakage_auc", "leakage_r2"):
-        if not 0.0 < float(options[key]) <= 1.0:
-            raise InvalidInputError(f"The option 'options.data_profile.{key}' must lie in (0, 1]. Got {options[key]!r}.")
+        require_float("data_profile", key, options[key], 0, 1, min_inclusive=False)
     for key, low in (("max_rows", 10), ("tree_depth", 1)):
-        if int(options[key]) < low:
-            raise InvalidInputError(f"The option 'options.data_profile.{key}' must be an int >= {low}. Got {options[key]!r}.")
+        require_int("data_profile", key, options[key], low)
 
 
 def _rows(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:

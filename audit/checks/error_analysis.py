@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.tree import DecisionTreeClassifier
 
+from audit.checks._common import require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput
 from audit.errors import InvalidInputError
 from audit.results import Finding
@@ -81,8 +82,7 @@ def error_indicator(task: str, y_true: np.ndarray, y_pred: np.ndarray, quantile:
         return (yt.astype(np.int64) != yp.astype(np.int64)).astype(np.int64)
     if task != "regression":
         raise InvalidInputError(f"The 'task' argument must be 'binary', 'multiclass' or 'regression'. Got {task!r}.")
-    if not 0.0 < quantile < 1.0:
-        raise InvalidInputError(f"The 'quantile' argument must lie in (0, 1). Got {quantile!r} instead.")
+    require_float(None, "quantile", quantile, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
     err = np.abs(yp.astype(np.float64) - yt.astype(np.float64))
     return (err > np.quantile(err, quantile)).astype(np.int64)
 
@@ -246,10 +246,8 @@ class ErrorAnalysisCheck:
     def run(self, ctx: AuditContext, options: Mapping[str, Any]) -> CheckOutput:
         """Find the error cohorts of ``ctx.model`` on ``ctx.test``."""
         for key, low in (("max_depth", 1), ("min_samples_leaf", 1), ("min_cohort_size", 1)):
-            if int(options[key]) < low:
-                raise InvalidInputError(f"The option 'options.error_analysis.{key}' must be an int >= {low}. Got {options[key]!r}.")
-        if float(options["error_ratio"]) <= 1.0:
-            raise InvalidInputError(f"The option 'options.error_analysis.error_ratio' must be > 1. Got {options['error_ratio']!r}.")
+            require_int(self.name, key, options[key], low)
+        require_float(self.name, "error_ratio", options["error_ratio"], 1.0, min_inclusive=False)
         task = ctx.model.task
         ctx.progress(0.1, "predicting")
         err = error_indicator(task, np.asarray(ctx.test.y), np.asarray(ctx.test_pred()), float(options["error_quantile"]))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput, stratified_sample
 from audit.checks.generative_extractor import FeatureExtractor, get_extractor
 from audit.checks.generative_metrics import (
@@ -160,11 +161,9 @@ class GenerativeCheck:
 def _validate(options: Mapping[str, Any]) -> None:
     for key, low in (("n_samples", 10), ("n_real", 10), ("k", 1), ("extractor_epochs", 1), ("snapshot_samples", 0),
                      ("n_pairs", 0), ("grid_per_class", 0)):
-        if int(options[key]) < low:
-            raise InvalidInputError(f"The option 'options.generative.{key}' must be an int >= {low}. Got {options[key]!r}.")
+        require_int("generative", key, options[key], low)
     for key in ("coverage_min_share", "coverage_fraction", "memorisation_ratio"):
-        if not 0.0 < float(options[key]) <= 1.0:
-            raise InvalidInputError(f"The option 'options.generative.{key}' must lie in (0, 1]. Got {options[key]!r}.")
+        require_float("generative", key, options[key], 0, 1, min_inclusive=False)
 
 
 def _gray(image: np.ndarray) -> list[list[float]]:

@@ -7,7 +7,8 @@ mean real-probability on real and generated images and the AUROC of telling them
 Latent space: linear paths between two seeded noise vectors per class (smoothness = mean step / endpoint distance,
 1 / (k - 1) for a generator linear in z) and a class sweep at fixed noise.
 
-Complements ``generative`` (sample quality, coverage, memorisation), which it does not repeat.
+Complements ``generative`` (sample quality, coverage, memorisation), which it does not repeat. The pure metrics
+live in ``audit.checks.generative_insight_metrics``.
 """
 from __future__ import annotations
 
@@ -19,162 +20,31 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.special import expit
-from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from audit.checks._common import module_device, require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput, stratified_sample
 from audit.checks.explain import _aggregate as agg
 from audit.checks.explain.captum_ import integrated_gradients, saliency
+from audit.checks.generative_insight_metrics import (
+    ZERO_DISTANCE,
+    centre_mask,
+    rank_correlation,
+    real_fake_auroc,
+    region_share,
+    traversal_stats,
+)
 from audit.errors import CheckNotApplicable, InvalidInputError
 from audit.results import Finding
 
-__all__ = ["GenerativeInsightCheck", "TraversalStats", "centre_mask", "region_share", "rank_correlation",
-           "traversal_stats", "real_fake_auroc"]
+__all__ = ["GenerativeInsightCheck"]
 
-_OPT = "options.generative_insight"
+_CHECK = "generative_insight"
 _MAX_WIDTH = 28 * 8  # widest composite image, in pixels
-_ZERO = 1e-6  # L2 distance under which two images count as identical
 _MAX_STRIPS = 3  # class-sweep strips shown (the distance uses every class)
 _DISC_HEADLINES = ("real_fake_auroc", "real_fake_auroc_heldout", "real_prob_real", "real_prob_fake",
                    "real_prob_heldout", "centre_share_real", "centre_share_fake", "centre_area_share",
                    "attribution_rank_correlation")
-
-
-# ---------------------------------------------------------------------------------------------- pure metrics
-def centre_mask(height: int, width: int, fraction: float = 0.5) -> np.ndarray:
-    """The central rectangle spanning ``fraction`` of each side, as a boolean (height, width) mask.
-
-    Args:
-        height: image height (>= 1).
-        width: image width (>= 1).
-        fraction: share of each side covered, in (0, 1] (0.5: the middle half of the rows and of the columns).
-
-    Returns:
-        The mask (28 x 28 at 0.5: rows and columns 7..20).
-
-    Raises:
-        InvalidInputError: a size < 1 or a fraction outside (0, 1].
-
-    Example:
-        >>> int(centre_mask(8, 8).sum())
-        16
-    """
-    for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InvalidInputError(f"The '{name}' argument must be an int >= 1. Got {value!r} instead.")
-    if not 0.0 < float(fraction) <= 1.0:
-        raise InvalidInputError(f"The 'fraction' argument must lie in (0, 1]. Got {fraction!r} instead.")
-
-    def span(n: int) -> slice:
-        size = max(1, int(round(n * float(fraction))))
-        start = (n - size) // 2
-        return slice(start, start + size)
-
-    mask = np.zeros((int(height), int(width)), dtype=bool)
-    mask[span(int(height)), span(int(width))] = True
-    return mask
-
-
-def region_share(maps: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Share of each map's total |attribution| that falls inside ``mask``.
-
-    Args:
-        maps: attribution maps (n, h, w).
-        mask: boolean (h, w).
-
-    Returns:
-        (n,) shares in [0, 1]; NaN for an all-zero map.
-
-    Raises:
-        InvalidInputError: the shapes do not match.
-    """
-    a = np.abs(np.asarray(maps, dtype=np.float64))
-    m = np.asarray(mask, dtype=bool)
-    if a.ndim != 3 or a.shape[1:] != m.shape:
-        raise InvalidInputError(f"The 'maps' argument must be (n, {m.shape[0] if m.ndim == 2 else 'h'}, "
-                                f"{m.shape[1] if m.ndim == 2 else 'w'}) like 'mask' {m.shape}. Got {a.shape} instead.")
-    total = a.sum(axis=(1, 2))
-    inside = a[:, m].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman rank correlation of two maps (flattened); None when either is constant.
-
-    Raises:
-        InvalidInputError: the maps differ in size.
-    """
-    x, y = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise InvalidInputError(f"The maps must have the same size. Got {x.size} and {y.size} values instead.")
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    return float(spearmanr(x, y).statistic)
-
-
-@dataclass(frozen=True)
-class TraversalStats:
-    """Distances along one latent path of k images.
-
-    Attributes:
-        steps: L2 distance between consecutive images (k - 1,).
-        endpoint: L2 distance between the first and last image.
-        smoothness: mean step / endpoint (1 / (k - 1) for images linear in z; 0.0 when the images never change;
-            None when the path returns to its start).
-        path_ratio: path length / endpoint (>= 1; 1 for a straight path), None when the endpoint distance is 0.
-        max_step_share: largest step / endpoint, None when the endpoint distance is 0.
-        ignored: the images do not change along the path (the generator ignores z).
-    """
-
-    steps: np.ndarray
-    endpoint: float
-    smoothness: float | None
-    path_ratio: float | None
-    max_step_share: float | None
-    ignored: bool
-
-
-def traversal_stats(frames: np.ndarray) -> TraversalStats:
-    """Smoothness of a latent path from its images.
-
-    Args:
-        frames: the k >= 2 images along the path, in order (k, ...).
-
-    Returns:
-        The ``TraversalStats``.
-
-    Raises:
-        InvalidInputError: fewer than 2 images.
-
-    Example:
-        >>> traversal_stats(np.linspace(0, 1, 5)[:, None]).smoothness
-        0.25
-    """
-    f = np.asarray(frames, dtype=np.float64)
-    if f.ndim < 2 or len(f) < 2:
-        raise InvalidInputError(f"The 'frames' argument must hold at least 2 images (k, ...). Got shape {f.shape}.")
-    flat = f.reshape(len(f), -1)
-    steps = np.linalg.norm(np.diff(flat, axis=0), axis=1)
-    endpoint = float(np.linalg.norm(flat[-1] - flat[0]))
-    ignored = bool(steps.max() < _ZERO)
-    if endpoint < _ZERO:
-        return TraversalStats(steps, endpoint, 0.0 if ignored else None, None, None, ignored)
-    return TraversalStats(steps, endpoint, float(steps.mean() / endpoint), float(steps.sum() / endpoint),
-                          float(steps.max() / endpoint), ignored)
-
-
-def real_fake_auroc(real_scores: np.ndarray, fake_scores: np.ndarray) -> float:
-    """AUROC of telling real from generated images by the discriminator's score (1: perfectly apart, 0.5: chance).
-
-    Raises:
-        InvalidInputError: either set is empty.
-    """
-    r, f = np.asarray(real_scores, dtype=np.float64).ravel(), np.asarray(fake_scores, dtype=np.float64).ravel()
-    if r.size == 0 or f.size == 0:
-        raise InvalidInputError(f"Both score sets must be non-empty. Got {r.size} real and {f.size} generated.")
-    return float(roc_auc_score(np.r_[np.ones(r.size), np.zeros(f.size)], np.r_[r, f]))
 
 
 # ---------------------------------------------------------------------------------------------- the check
@@ -245,7 +115,7 @@ class GenerativeInsightCheck:
                 "The generated images do not change along any latent path (every step has L2 distance 0): the "
                 "generator ignores its noise z, so all samples of a class are the same image.",
                 metric="traversal_endpoint_distance", value=m["traversal_endpoint_distance"],
-                threshold={"min": _ZERO}))
+                threshold={"min": ZERO_DISTANCE}))
         elif m["path_ratio"] is not None and m["path_ratio"] > float(options["max_path_ratio"]):
             out.append(Finding(
                 self.name, "warning",
@@ -257,17 +127,11 @@ class GenerativeInsightCheck:
 
 def _validate(options: Mapping[str, Any]) -> None:
     for key, low in (("n_scored", 2), ("n_explain", 0), ("ig_steps", 1), ("k", 2), ("n_traversal_classes", 1)):
-        if int(options[key]) < low:
-            raise InvalidInputError(f"The option '{_OPT}.{key}' must be an int >= {low}. Got {options[key]!r} instead.")
-    if not 0.0 < float(options["centre_fraction"]) < 1.0:
-        raise InvalidInputError(f"The option '{_OPT}.centre_fraction' must lie in (0, 1). "
-                                f"Got {options['centre_fraction']!r} instead.")
-    if not 0.5 < float(options["auroc_warning"]) <= 1.0:
-        raise InvalidInputError(f"The option '{_OPT}.auroc_warning' must lie in (0.5, 1]. "
-                                f"Got {options['auroc_warning']!r} instead.")
-    if float(options["max_path_ratio"]) < 1.0:
-        raise InvalidInputError(f"The option '{_OPT}.max_path_ratio' must be >= 1 (a path is never shorter than "
-                                f"the distance between its ends). Got {options['max_path_ratio']!r} instead.")
+        require_int(_CHECK, key, options[key], low)
+    require_float(_CHECK, "centre_fraction", options["centre_fraction"], 0, 1, min_inclusive=False,
+                  max_inclusive=False)
+    require_float(_CHECK, "auroc_warning", options["auroc_warning"], 0.5, 1, min_inclusive=False)
+    require_float(_CHECK, "max_path_ratio", options["max_path_ratio"], 1)  # a path is never shorter than its chord
 
 
 # ---------------------------------------------------------------------------------------------- discriminator
@@ -284,14 +148,8 @@ class _RealLogit(nn.Module):
         return self.discriminator(images, labels).float().reshape(-1, 1)
 
 
-def _device(module: nn.Module) -> torch.device:
-    for tensor in [*module.parameters(), *module.buffers()]:
-        return tensor.device
-    return torch.device("cpu")
-
-
 def _logits(disc: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
-    out, device = [], _device(disc)
+    out, device = [], module_device(disc)
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
             x = torch.as_tensor(np.ascontiguousarray(images[s:s + batch_size], dtype=np.float32), device=device)
@@ -391,7 +249,7 @@ def _discriminator_part(ctx: AuditContext, trained: Any, disc: nn.Module, option
 
 # ---------------------------------------------------------------------------------------------- latent space
 def _generate(generator: nn.Module, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    device, was_training = _device(generator), generator.training
+    device, was_training = module_device(generator), generator.training
     generator.eval()
     try:
         with torch.no_grad():

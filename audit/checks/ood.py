@@ -20,8 +20,8 @@ import torch
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
+from audit.checks._common import nan_to_none, require_int
 from audit.checks.base import AuditContext, CheckOutput
-from audit.checks.robustness._common import nan_to_none, option_int
 from audit.checks.robustness._space import input_space
 from audit.checks.robustness.corruption import gaussian_noise
 from audit.errors import ConfigError, describe_value
@@ -137,7 +137,7 @@ class OODCheck:
 
     def run(self, ctx: AuditContext, options: Mapping[str, Any]) -> CheckOutput:
         """Score the test rows and the shifted inputs; AUROCs, score distributions and the abstention trade-off."""
-        n = option_int(self.name, "n_samples", options.get("n_samples", 1000), 1)
+        n = require_int(self.name, "n_samples", options.get("n_samples", 1000), 1)
         near_name = _near_name(options.get("near_ood_dataset", "auto"), ctx.dataset)
         positions = ctx.sample(n, "ood")
         x = np.asarray(ctx.test.x)[positions]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
+from audit.checks._common import nan_to_none
 from audit.checks.base import AuditContext, CheckOutput
 from audit.errors import InvalidInputError
 from models.training import target_scale
@@ -199,7 +200,7 @@ def _classification_layout(y_true: np.ndarray, proba: np.ndarray, class_names: S
     out: dict[str, Any] = {key: m[key] for key in ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro",
                                                    "f1_macro", "roc_auc", "pr_auc", "log_loss", "n_rows")}
     for key in ("accuracy", "balanced_accuracy", "roc_auc", "pr_auc", "log_loss"):
-        out[key] = _nan_to_none(out[key])
+        out[key] = nan_to_none(out[key])
     cm = m["confusion_matrix"]
     out["confusion_matrix"] = cm.tolist()
     out["class_names"] = names
@@ -223,24 +224,24 @@ def _regression_layout(ctx: AuditContext) -> dict[str, Any]:
     y_true = np.asarray(ctx.test.y, dtype=np.float64)
     y_pred = np.asarray(ctx.test_pred(), dtype=np.float64)
     m = regression_metrics(y_true, y_pred)
-    out: dict[str, Any] = {key: _nan_to_none(value) for key, value in m.items()}
+    out: dict[str, Any] = {key: nan_to_none(value) for key, value in m.items()}
     out["n_rows"] = m["n_rows"]
-    rows = [["model (standardised units)", m["mae"], m["mse"], m["rmse"], _nan_to_none(m["r2"])]]
+    rows = [["model (standardised units)", m["mae"], m["mse"], m["rmse"], nan_to_none(m["r2"])]]
     scale = target_scale(ctx.dataset.metadata)
     if scale is not None:
         out["mae_original"] = m["mae"] * scale
         out["mse_original"] = m["mse"] * scale**2
         out["rmse_original"] = m["rmse"] * scale
         rows.append(["model (original units)", out["mae_original"], out["mse_original"], out["rmse_original"],
-                     _nan_to_none(m["r2"])])
+                     nan_to_none(m["r2"])])
     forecasting = _is_forecasting(ctx)
     if forecasting:
         baseline = last_value_baseline(ctx.test.x, 0)
         b = regression_metrics(y_true, baseline)
         out["baseline_mae"] = b["mae"]
         out["baseline_rmse"] = b["rmse"]
-        out["mae_improvement"] = _nan_to_none(1.0 - m["mae"] / b["mae"]) if b["mae"] > 0 else None
-        rows.append(["last-value baseline (standardised units)", b["mae"], b["mse"], b["rmse"], _nan_to_none(b["r2"])])
+        out["mae_improvement"] = nan_to_none(1.0 - m["mae"] / b["mae"]) if b["mae"] > 0 else None
+        rows.append(["last-value baseline (standardised units)", b["mae"], b["mse"], b["rmse"], nan_to_none(b["r2"])])
         if scale is not None:
             out["baseline_mae_original"] = b["mae"] * scale
     out["tables"] = {
@@ -306,7 +307,3 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     out = np.zeros_like(num, dtype=np.float64)
     np.divide(num, den, out=out, where=den > 0)
     return out
-
-
-def _nan_to_none(value: float) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)

@@ -19,6 +19,8 @@ import torch
 from captum._utils.common import _run_forward  # the exact forward/target selection captum's own gradients use
 from torch import nn
 
+from audit.checks._common import seeded_torch_rng
+
 __all__ = [
     "sum_gradients",
     "batched",
@@ -118,11 +120,11 @@ def chunk_rows(module: nn.Module, x: torch.Tensor, repeats: int) -> int:
 
 @contextlib.contextmanager
 def seeded_global_rngs(seed: int) -> Iterator[None]:
-    """Seed numpy's and torch's global generators (captum and shap draw from them) and restore them afterwards."""
+    """Seed numpy's and torch's global generators (captum and shap draw from them) and restore them afterwards
+    (torch: the CPU generator and, when CUDA is in use, the current CUDA device's; see ``seeded_torch_rng``)."""
     state = np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
+    with seeded_torch_rng(seed):
         np.random.seed(seed % (2**32))
-        torch.manual_seed(seed)
         try:
             yield
         finally:

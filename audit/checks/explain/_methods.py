@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audit.checks._common import module_device
 from audit.checks.explain import captum_, lime_, shap_
 from audit.executor import Executor, chunked
 from models.preprocessing import encode_text
@@ -251,7 +252,7 @@ class _ModuleScores:
         self.kind = kind
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        device = next(self.module.parameters()).device
+        device = module_device(self.module)
         t = torch.as_tensor(np.asarray(x))
         t = t.long() if self.kind == "text" else t.float()
         with torch.no_grad():

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import starmap
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from captum.attr import (
 )
 from torch import nn
 
+from audit.checks._common import module_device, require_int
 from audit.checks.explain._fast_gradients import (
     batched,
     gradient_context,
@@ -38,6 +40,7 @@ from audit.checks.explain._fast_gradients import (
     seeded_global_rngs,
 )
 from audit.errors import InvalidInputError, InvalidTypeError
+from audit.executor import chunked
 
 __all__ = [
     "integrated_gradients",
@@ -103,31 +106,15 @@ def _check_x(x: Any) -> np.ndarray:
     return arr
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidInputError(f"The '{name}' argument must be an int >= {minimum}. Got {value!r} instead.")
-    return int(value)
-
-
-def _device(module: nn.Module) -> torch.device:
-    for p in module.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 def _tensor(a: np.ndarray, module: nn.Module) -> torch.Tensor:
     t = torch.as_tensor(np.ascontiguousarray(a))
     if t.is_floating_point():
         t = t.float()
-    return t.to(_device(module))
+    return t.to(module_device(module))
 
 
 def _use_fast(module: nn.Module, xt: torch.Tensor, fast: bool) -> bool:
     return fast and rows_independent(module, xt)
-
-
-def _chunks(n: int, size: int) -> list[slice]:
-    return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -156,15 +143,15 @@ def integrated_gradients(module: nn.Module, x: np.ndarray, target: Any, *, basel
         InvalidTypeError: ``module`` is not a torch module.
     """
     module, x = _check_module(module), _check_x(x)
-    n_steps = _check_int("n_steps", n_steps, 1)
+    n_steps = require_int(None, "n_steps", n_steps, 1)
     t = check_targets(target, len(x))
     b = check_baseline(baseline, x)
-    xt, bt, tt = _tensor(x, module), _tensor(b, module), torch.as_tensor(t, device=_device(module))
+    xt, bt, tt = _tensor(x, module), _tensor(b, module), torch.as_tensor(t, device=module_device(module))
     use_fast = _use_fast(module, xt, fast)
     size = chunk_rows(module, xt, n_steps) if use_fast else len(x)
     attrs, deltas = [], []
     with gradient_context(module):
-        for sl in _chunks(len(x), size):
+        for sl in starmap(slice, chunked(len(x), size)):
             ig = IntegratedGradients(module)
             if use_fast:
                 batched(ig)
@@ -179,12 +166,12 @@ def saliency(module: nn.Module, x: np.ndarray, target: Any, *, fast: bool = True
     """captum ``Saliency``: |d score / d input| (signed when ``absolute`` is False)."""
     module, x = _check_module(module), _check_x(x)
     t = check_targets(target, len(x))
-    xt, tt = _tensor(x, module), torch.as_tensor(t, device=_device(module))
+    xt, tt = _tensor(x, module), torch.as_tensor(t, device=module_device(module))
     use_fast = _use_fast(module, xt, fast)
     size = chunk_rows(module, xt, 1) if use_fast else len(x)
     out = []
     with gradient_context(module):
-        for sl in _chunks(len(x), size):
+        for sl in starmap(slice, chunked(len(x), size)):
             sal = Saliency(module)
             if use_fast:
                 batched(sal)
@@ -197,12 +184,12 @@ def deeplift(module: nn.Module, x: np.ndarray, target: Any, *, baseline: Any, fa
     module, x = _check_module(module), _check_x(x)
     t = check_targets(target, len(x))
     b = check_baseline(baseline, x)
-    xt, bt, tt = _tensor(x, module), _tensor(b, module), torch.as_tensor(t, device=_device(module))
+    xt, bt, tt = _tensor(x, module), _tensor(b, module), torch.as_tensor(t, device=module_device(module))
     use_fast = _use_fast(module, xt, fast)
     size = chunk_rows(module, xt, 2) if use_fast else len(x)
     out = []
     with gradient_context(module):
-        for sl in _chunks(len(x), size):
+        for sl in starmap(slice, chunked(len(x), size)):
             dl = DeepLift(module)
             if use_fast:
                 batched(dl)
@@ -219,12 +206,12 @@ def deeplift_shap(module: nn.Module, x: np.ndarray, target: Any, *, background: 
     if bg.ndim != x.ndim or bg.shape[1:] != x.shape[1:] or len(bg) < 2:
         raise InvalidInputError(f"The 'background' argument must be at least 2 rows shaped like the inputs "
                                 f"(m, {', '.join(map(str, x.shape[1:]))}). Got shape {bg.shape} instead.")
-    xt, bt, tt = _tensor(x, module), _tensor(bg, module), torch.as_tensor(t, device=_device(module))
+    xt, bt, tt = _tensor(x, module), _tensor(bg, module), torch.as_tensor(t, device=module_device(module))
     use_fast = _use_fast(module, xt, fast)
     size = chunk_rows(module, xt, 2 * len(bg)) if use_fast else len(x)
     out = []
     with gradient_context(module):
-        for sl in _chunks(len(x), size):
+        for sl in starmap(slice, chunked(len(x), size)):
             dls = DeepLiftShap(module)
             if use_fast:
                 batched(dls)
@@ -242,18 +229,18 @@ def gradient_shap(module: nn.Module, x: np.ndarray, target: Any, *, background: 
         seed: seeds captum's draws (global generators are restored afterwards).
     """
     module, x = _check_module(module), _check_x(x)
-    n_samples = _check_int("n_samples", n_samples, 1)
+    n_samples = require_int(None, "n_samples", n_samples, 1)
     t = check_targets(target, len(x))
     bg = np.asarray(background)
     if bg.ndim != x.ndim or bg.shape[1:] != x.shape[1:]:
         raise InvalidInputError(f"The 'background' argument must be rows shaped like the inputs "
                                 f"(m, {', '.join(map(str, x.shape[1:]))}). Got shape {bg.shape} instead.")
-    xt, bt, tt = _tensor(x, module), _tensor(bg, module), torch.as_tensor(t, device=_device(module))
+    xt, bt, tt = _tensor(x, module), _tensor(bg, module), torch.as_tensor(t, device=module_device(module))
     use_fast = _use_fast(module, xt, fast)
     size = chunk_rows(module, xt, n_samples) if use_fast else len(x)
     out = []
     with gradient_context(module), seeded_global_rngs(seed):
-        for sl in _chunks(len(x), size):
+        for sl in starmap(slice, chunked(len(x), size)):
             gs = GradientShap(module)
             if use_fast:
                 batched(gs)
@@ -279,7 +266,7 @@ def occlusion(module: nn.Module, x: np.ndarray, target: Any, *, window: Sequence
                                 f"Got {window} instead.")
     if len(stride) != len(row) or any(s < 1 for s in stride):
         raise InvalidInputError(f"The 'stride' argument must have one int >= 1 per input axis {row}. Got {stride}.")
-    xt, tt = _tensor(x, module), torch.as_tensor(t, device=_device(module))
+    xt, tt = _tensor(x, module), torch.as_tensor(t, device=module_device(module))
     with torch.no_grad():
         attr = Occlusion(module).attribute(xt, sliding_window_shapes=window, strides=stride, baselines=float(baseline),
                                            target=tt, perturbations_per_eval=max(1, int(per_eval)))
@@ -302,16 +289,17 @@ def layer_integrated_gradients(module: nn.Module, layer: nn.Module, x: np.ndarra
     module, x = _check_module(module), _check_x(x)
     if not isinstance(layer, nn.Module):
         raise InvalidTypeError(f"The 'layer' argument must be a torch module. Got {type(layer).__name__} instead.")
-    n_steps = _check_int("n_steps", n_steps, 1)
+    n_steps = require_int(None, "n_steps", n_steps, 1)
     t = check_targets(target, len(x))
     b = check_baseline(baseline_ids, x, "baseline_ids").astype(np.int64)
-    xt = torch.as_tensor(np.asarray(x, dtype=np.int64), device=_device(module))
-    bt = torch.as_tensor(b, device=_device(module))
-    tt = torch.as_tensor(t, device=_device(module))
+    device = module_device(module)
+    xt = torch.as_tensor(np.asarray(x, dtype=np.int64), device=device)
+    bt = torch.as_tensor(b, device=device)
+    tt = torch.as_tensor(t, device=device)
     size = chunk_rows(module, xt, n_steps)
     attrs, deltas = [], []
     with gradient_context(module):
-        for sl in _chunks(len(x), size):
+        for sl in starmap(slice, chunked(len(x), size)):
             lig = LayerIntegratedGradients(module, layer)
             a = lig.attribute(xt[sl], baselines=bt[sl], target=tt[sl], n_steps=n_steps)
             attrs.append(_np(a.sum(dim=-1)))

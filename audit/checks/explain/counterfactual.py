@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audit.checks._common import module_device, seeded_torch_rng
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.explain._selection import select_local
 from audit.errors import ConfigError, InvalidInputError
@@ -73,40 +74,45 @@ def gradient_search(module: nn.Module, x: np.ndarray, target: np.ndarray, space:
 
     Loss per candidate: cross-entropy to the target class + weight * (L1 of numeric changes + categorical change
     probability); numeric columns are clipped to [low, high] and categorical blocks are softmax-relaxed, then
-    projected to a one-hot vector.
+    projected to a one-hot vector. ``seed`` seeds torch's generators for the search only (the search itself draws
+    nothing unless the module does); the global generators are restored afterwards.
     """
-    device = next(module.parameters()).device
+    device = module_device(module)
+    with seeded_torch_rng(seed, device):
+        return _gradient_search(module, x, target, space, steps, lr, weights, device)
+
+
+def _gradient_search(module: nn.Module, x: np.ndarray, target: np.ndarray, space: FeatureSpace, steps: int, lr: float,
+                     weights: tuple[float, ...], device: torch.device) -> np.ndarray:
     n, d = x.shape
     k = len(weights)
-    torch.manual_seed(seed)
     x0 = torch.as_tensor(np.repeat(x[:, None], k, axis=1).reshape(n * k, d), dtype=torch.float32, device=device)
     lam = torch.as_tensor(np.tile(weights, n), dtype=torch.float32, device=device)
     tgt = torch.as_tensor(np.repeat(target, k), device=device)
-    act = np.zeros(d, dtype=bool)
     num_cols, cat_groups = [], []
     for g, num, a in zip(space.groups, space.numeric, space.actionable):
         if not a:
             continue
-        act[g] = True
         if num:
             num_cols.extend(g)
         else:
             cat_groups.append(g)
+    num_idx = torch.as_tensor(num_cols, dtype=torch.long, device=device)
+    cat_idx = [torch.as_tensor(g, dtype=torch.long, device=device) for g in cat_groups]  # built once, not per step
+    cat_x0 = [x0[:, idx] for idx in cat_idx]
     delta = torch.zeros(n * k, len(num_cols), device=device, requires_grad=True)
-    logits = [(5.0 * x0[:, g]).clone().requires_grad_() for g in cat_groups]
+    logits = [(5.0 * xg).clone().requires_grad_() for xg in cat_x0]
     low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
     high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
-    num_idx = torch.as_tensor(num_cols, dtype=torch.long, device=device)
     opt = torch.optim.Adam([delta, *logits], lr=lr)
 
     def build(hard: bool) -> torch.Tensor:
         z = x0.clone()
         if num_cols:
             z[:, num_idx] = torch.minimum(torch.maximum(x0[:, num_idx] + delta, low[num_idx]), high[num_idx])
-        for g, lg in zip(cat_groups, logits):
-            idx = torch.as_tensor(g, device=device)
+        for idx, lg in zip(cat_idx, logits):
             soft = torch.softmax(lg, dim=1)
-            z[:, idx] = nn.functional.one_hot(soft.argmax(1), len(g)).float() if hard else soft
+            z[:, idx] = nn.functional.one_hot(soft.argmax(1), len(idx)).float() if hard else soft
         return z
 
     with torch.enable_grad():
@@ -115,8 +121,8 @@ def gradient_search(module: nn.Module, x: np.ndarray, target: np.ndarray, space:
             z = build(hard=False)
             ce = nn.functional.cross_entropy(module(z), tgt, reduction="none")
             change = delta.abs().sum(1) if num_cols else torch.zeros_like(ce)
-            for g, lg in zip(cat_groups, logits):
-                change = change + (1 - (torch.softmax(lg, 1) * x0[:, g]).sum(1))
+            for xg, lg in zip(cat_x0, logits):
+                change = change + (1 - (torch.softmax(lg, 1) * xg).sum(1))
             (ce + lam * change).sum().backward()
             opt.step()
     with torch.no_grad():

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from audit.checks._common import require_int
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.explain import _aggregate as agg
 from audit.checks.explain._methods import (
@@ -28,7 +29,8 @@ from audit.results import Finding
 
 __all__ = ["ExplanationsCheck", "ExplanationSet"]
 
-_OPT = "options.explanations"
+_CHECK = "explanations"
+_OPT = f"options.{_CHECK}"
 
 
 @dataclass
@@ -150,9 +152,7 @@ def _build_set(ctx: AuditContext, o: dict[str, Any], module: nn.Module | None,
     for key in ("n_local", "n_global", "n_global_blackbox", "n_boot", "ig_steps", "n_samples", "n_background",
                 "n_background_kernel", "kernel_samples", "lime_samples", "lime_segments", "occlusion_window",
                 "rows_per_task", "top_k"):
-        low = 0 if key in ("n_local", "n_boot", "n_global_blackbox") else 1
-        if o[key] < low:
-            raise ConfigError(f"The option '{_OPT}.{key}' must be an int >= {low}. Got {o[key]!r} instead.")
+        require_int(_CHECK, key, o[key], 0 if key in ("n_local", "n_boot", "n_global_blackbox") else 1)
     if o["target"] not in ("predicted", "true"):
         raise ConfigError(f"The option '{_OPT}.target' must be 'predicted' or 'true'. Got {o['target']!r} instead.")
     classification = task in ("binary", "multiclass")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from audit.checks._common import require_int
 from audit.errors import InvalidInputError
 
 __all__ = ["lime_tabular", "lime_tabular_fast", "lime_image", "lime_text", "tokens_to_text"]
@@ -58,8 +59,7 @@ def lime_tabular_fast(f: ScoreFn, x: np.ndarray, target: np.ndarray, *, train: n
     if x.ndim != 2 or train.ndim != 2 or train.shape[1] != x.shape[1] or len(train) < 2:
         raise InvalidInputError(f"The 'train' argument must be at least 2 rows with the inputs' {x.shape[-1]} "
                                 f"columns. Got shape {train.shape} instead.")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise InvalidInputError(f"The 'n_samples' argument must be an int >= 2. Got {n_samples!r} instead.")
+    require_int(None, "n_samples", n_samples, 2)
     groups = _check_groups(groups, x.shape[1])
     m = len(groups)
     if continuous is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +12,7 @@ from captum.metrics import infidelity, sensitivity_max
 from scipy.stats import spearmanr
 from torch import nn
 
+from audit.checks._common import module_device
 from audit.checks.explain._fast_gradients import seeded_global_rngs
 from audit.errors import InvalidInputError
 
@@ -112,7 +112,7 @@ def relative_infidelity(forward: nn.Module, x: np.ndarray, target: np.ndarray, a
         Per row, in [0, 1] for a consistent estimate; NaN where the score does not move under the perturbations
         (a saturated prediction: nothing to explain).
     """
-    device = _device(forward)
+    device = module_device(forward)
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
     at = torch.as_tensor(np.asarray(attributions, dtype=np.float32), device=device)
     tt = torch.as_tensor(target, device=device)
@@ -188,7 +188,3 @@ def topk_overlap(a: np.ndarray, b: np.ndarray, k: int, mask: np.ndarray | None =
     tb = np.argsort(np.where(keep, -np.abs(b), np.inf), axis=1, kind="stable")[:, :k]
     return np.array([len(set(x) & set(y)) / k for x, y in zip(ta.tolist(), tb.tolist())])
 
-
-def _device(module: Any) -> torch.device:
-    params = list(module.parameters()) if isinstance(module, nn.Module) else []
-    return params[0].device if params else torch.device("cpu")

@@ -12,12 +12,13 @@ import numpy as np
 from scipy.stats import rankdata, spearmanr
 from torch import nn
 
+from audit.checks._common import require_int
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.explain import quality as q
 from audit.checks.explain._aggregate import to_feature_space
 from audit.checks.explain._methods import TorchScores, Workload, run_method
 from audit.checks.explain.explanations import ExplanationSet
-from audit.errors import CheckNotApplicable, ConfigError
+from audit.errors import CheckNotApplicable
 from audit.results import Finding
 
 __all__ = ["ExplanationQualityCheck"]
@@ -50,9 +51,7 @@ class ExplanationQualityCheck:
         """Measure the explanations the ``explanations`` check produced (``ctx.artifacts["explanations"]``)."""
         o = dict(options)
         for key in ("n_rows", "curve_steps", "infidelity_samples", "sensitivity_samples", "top_k"):
-            if o[key] < 1:
-                raise ConfigError(f"The option 'options.explanation_quality.{key}' must be an int >= 1. "
-                                  f"Got {o[key]!r} instead.")
+            require_int(self.name, key, o[key], 1)
         ws = ctx.artifacts.get("explanations", {}).get("set")
         if not isinstance(ws, ExplanationSet):
             raise CheckNotApplicable("the explanations check did not run in this audit")

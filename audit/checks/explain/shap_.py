@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audit.checks._common import module_device, require_int
 from audit.checks.explain import captum_
 from audit.checks.explain._fast_gradients import chunk_rows, gradient_context
 from audit.errors import InvalidInputError
@@ -76,7 +77,7 @@ def expected_gradients(module: nn.Module, x: np.ndarray, target: np.ndarray, bac
         Attributions (n, ...) float64.
     """
     n, s = ref_index.shape
-    device = next(module.parameters()).device
+    device = module_device(module)
     out = np.zeros(x.shape, dtype=np.float64)
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
     size = chunk_rows(module, xt, s)
@@ -117,7 +118,7 @@ def shap_gradient_reference(module: nn.Module, x: np.ndarray, target: Any, *, ba
 
     x = np.asarray(x)
     t = captum_.check_targets(target, len(x))
-    device = next(module.parameters()).device
+    device = module_device(module)
     bg = torch.as_tensor(np.asarray(background, dtype=np.float32), device=device)
     explainer = shap.GradientExplainer(module, bg)
     values = explainer.shap_values(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device),
@@ -158,7 +159,7 @@ def shap_deep_reference(module: nn.Module, x: np.ndarray, target: Any, *, backgr
 
     x = np.asarray(x)
     t = captum_.check_targets(target, len(x))
-    device = next(module.parameters()).device
+    device = module_device(module)
     bg = torch.as_tensor(np.asarray(background, dtype=np.float32), device=device)
     explainer = shap.DeepExplainer(module, bg)
     values = explainer.shap_values(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device),
@@ -221,8 +222,7 @@ def kernel_shap(f: ScoreFn, x: np.ndarray, target: Any, *, background: np.ndarra
     if bg.shape[1] != x2.shape[1] or len(bg) < 1:
         raise InvalidInputError(f"The 'background' argument must be rows with {x2.shape[1]} values. "
                                 f"Got shape {np.asarray(background).shape} instead.")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise InvalidInputError(f"The 'n_samples' argument must be an int >= 2. Got {n_samples!r} instead.")
+    require_int(None, "n_samples", n_samples, 2)
     t = captum_.check_targets(target, len(x2))
     groups = [list(g) for g in groups] if groups is not None else [[j] for j in range(x2.shape[1])]
     covered = sorted(j for g in groups for j in g)

@@ -11,6 +11,7 @@ Example:
     >>> frames["sex"].disparities["demographic_parity_difference"].value
     0.5
 """
+from audit.checks._groups_util import bin_continuous
 from audit.checks.base import Check
 from audit.checks.fairness._bootstrap import bootstrap_cell_sums, percentile_interval
 from audit.checks.fairness._flips import FlipResult, counterfactual_flips
@@ -18,10 +19,9 @@ from audit.checks.fairness._groups import (
     DISPARITY_NAMES,
     METRIC_NAMES,
     GroupMetrics,
-    bin_continuous,
     disparities,
     encode_groups,
-    expected_calibration_error,
+    positive_class_calibration_error,
     group_metrics,
 )
 from audit.checks.fairness._metrics_frame import Disparity, GroupFrame, compute_group_frames
@@ -56,7 +56,7 @@ __all__ = [
     "disparities",
     "encode_groups",
     "bin_continuous",
-    "expected_calibration_error",
+    "positive_class_calibration_error",
     "bootstrap_cell_sums",
     "percentile_interval",
     "FlipResult",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_float, require_int
 from audit.errors import InvalidInputError
 
 __all__ = ["BootstrapChunk", "resample_chunk", "bootstrap_cell_sums", "percentile_interval", "gap_interval",
@@ -86,10 +87,8 @@ def bootstrap_cell_sums(cells: np.ndarray, weights: np.ndarray | None, n_cells: 
     Raises:
         InvalidInputError: ``n_boot`` < 1, ``seed`` < 0, empty ``cells`` or a cell outside ``[0, n_cells)``.
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise InvalidInputError(f"The 'n_boot' argument must be an int >= 1. Got {n_boot!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidInputError(f"The 'seed' argument must be an int >= 0. Got {seed!r}.")
+    require_int(None, "n_boot", n_boot, 1)
+    require_int(None, "seed", seed, 0)
     cells = np.asarray(cells)
     if cells.ndim != 1 or len(cells) == 0:
         raise InvalidInputError(f"The 'cells' argument must be a non-empty 1-D array. Got shape {cells.shape}.")
@@ -124,8 +123,7 @@ def percentile_interval(samples: np.ndarray, ci: float) -> tuple[np.ndarray, np.
     Raises:
         InvalidInputError: ``ci`` outside (0, 1).
     """
-    if isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < 1:
-        raise InvalidInputError(f"The 'ci' argument must be a number in (0, 1), e.g. 0.95. Got {ci!r}.")
+    require_float(None, "ci", ci, 0, 1, min_inclusive=False, max_inclusive=False)
     alpha = (1.0 - float(ci)) / 2.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, which is what we want
@@ -155,8 +153,7 @@ def gap_interval(point: float, samples: np.ndarray, ci: float, n_comparisons: in
         >>> round(low, 3), round(high, 3)
         (0.061, 0.139)
     """
-    if isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < 1:
-        raise InvalidInputError(f"The 'ci' argument must be a number in (0, 1), e.g. 0.95. Got {ci!r}.")
+    require_float(None, "ci", ci, 0, 1, min_inclusive=False, max_inclusive=False)
     vals = np.asarray(samples, dtype=np.float64)
     vals = vals[~np.isnan(vals)]
     if len(vals) < 2 or not np.isfinite(point):

@@ -8,18 +8,20 @@ Conventions (the same as fairlearn's metric functions, except that an undefined 
 - ``selection_rate`` = share predicted positive; ``accuracy`` = share correct;
 - ``true_positive_rate`` = TP / (TP + FN); ``false_positive_rate`` = FP / (FP + TN); ``false_negative_rate`` =
   FN / (TP + FN); ``precision`` = TP / (TP + FP) — NaN when the denominator is 0;
-- ``calibration_error`` = expected calibration error of the positive-class probability over ``n_bins``
-  equal-width bins: sum over bins of |sum(p) - sum(y)| / n.
+- ``calibration_error`` = positive-class calibration error (``positive_class_calibration_error``) over ``n_bins``
+  equal-width bins of the positive-class probability: sum over bins of |sum(p) - sum(y)| / n. (The calibration
+  check's ``expected_calibration_error`` is the top-label ECE: bins of the predicted class's confidence.)
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from audit.checks._common import require_int
 from audit.errors import InvalidInputError, InvalidTypeError, describe_value
 
 __all__ = [
@@ -28,7 +30,6 @@ __all__ = [
     "GroupMetrics",
     "as_group_labels",
     "encode_groups",
-    "bin_continuous",
     "intersect_labels",
     "check_binary_inputs",
     "probability_bins",
@@ -36,7 +37,7 @@ __all__ = [
     "cell_sums",
     "metrics_from_counts",
     "group_metrics",
-    "expected_calibration_error",
+    "positive_class_calibration_error",
     "disparities",
     "metric_spread",
 ]
@@ -126,39 +127,6 @@ def encode_groups(values: Any, name: str = "sensitive_features") -> tuple[np.nda
             f"for all {len(labels)} rows."
         )
     return codes.astype(np.int64), [str(u) for u in uniques]
-
-
-def bin_continuous(values: Any, edges: Sequence[float], name: str = "sensitive_features") -> np.ndarray:
-    """Bin a continuous attribute (e.g. age) into labelled, half-open intervals.
-
-    Args:
-        values: numbers, shape (n,).
-        edges: strictly increasing inner edges, e.g. ``(25, 35, 45)`` -> ``<25, [25, 35), [35, 45), >=45``.
-        name: argument name used in error messages.
-
-    Returns:
-        Object array of interval labels, shape (n,).
-
-    Raises:
-        InvalidInputError: non-numeric or missing values, or edges that are empty or not increasing.
-
-    Example:
-        >>> bin_continuous([20, 30, 70], [25, 65]).tolist()
-        ['<25', '[25, 65)', '>=65']
-    """
-    cuts = [float(e) for e in edges]
-    if not cuts or any(b <= a for a, b in zip(cuts, cuts[1:])):
-        raise InvalidInputError(f"The 'edges' argument must be strictly increasing numbers. Got {list(edges)!r}.")
-    try:
-        x = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"The '{name}' argument must be numeric to be binned. Got {describe_value(values)}.") from exc
-    if x.ndim != 1:
-        raise InvalidInputError(f"The '{name}' argument must be 1-D. Got shape {x.shape}.")
-    if not np.all(np.isfinite(x)):
-        raise InvalidInputError(f"The '{name}' argument must not hold NaN or inf. Got {int((~np.isfinite(x)).sum())} such values.")
-    names = [f"<{cuts[0]:g}"] + [f"[{a:g}, {b:g})" for a, b in zip(cuts, cuts[1:])] + [f">={cuts[-1]:g}"]
-    return np.asarray(names, dtype=object)[np.searchsorted(cuts, x, side="right")]
 
 
 def intersect_labels(*columns: np.ndarray) -> np.ndarray:
@@ -304,8 +272,7 @@ def group_metrics(y_true: Any, y_pred: Any, sensitive_features: Any, *, y_prob: 
         [1.0, 0.0]
     """
     yt, yp, prob = check_binary_inputs(y_true, y_pred, y_prob)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise InvalidInputError(f"The 'n_bins' argument must be an int >= 1. Got {n_bins!r}.")
+    require_int(None, "n_bins", n_bins, 1)
     codes, labels = encode_groups(sensitive_features)
     if len(codes) != len(yt):
         raise InvalidInputError(
@@ -316,8 +283,9 @@ def group_metrics(y_true: Any, y_pred: Any, sensitive_features: Any, *, y_prob: 
     return GroupMetrics(labels=labels, values=metrics_from_counts(counts, sums if prob is not None else None))
 
 
-def expected_calibration_error(y_true: Any, y_prob: Any, n_bins: int = 10) -> float:
-    """Expected calibration error of positive-class probabilities over equal-width bins.
+def positive_class_calibration_error(y_true: Any, y_prob: Any, n_bins: int = 10) -> float:
+    """Positive-class calibration error: expected calibration error of positive-class probabilities over equal-width
+    bins (not the top-label ECE of ``audit.checks.calibration.expected_calibration_error``).
 
     Args:
         y_true: 0/1 labels.
@@ -328,7 +296,7 @@ def expected_calibration_error(y_true: Any, y_prob: Any, n_bins: int = 10) -> fl
         sum over bins of ``|sum(p) - sum(y)| / n``.
 
     Example:
-        >>> expected_calibration_error([0, 1], [0.25, 0.75])
+        >>> positive_class_calibration_error([0, 1], [0.25, 0.75])
         0.25
     """
     if y_prob is None:

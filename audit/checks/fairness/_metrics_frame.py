@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_float, require_int
 from audit.checks.fairness._bootstrap import (
     DEFAULT_CHUNK,
     MapFn,
@@ -199,10 +200,8 @@ def compute_group_frames(y_true: Any, y_pred: Any, groups: Mapping[str, Any], *,
 
 def _check_settings(n_boot: Any, ci: Any, min_group_size: Any, n_bins: Any) -> None:
     for name, value, low in (("n_boot", n_boot, 0), ("min_group_size", min_group_size, 1), ("n_bins", n_bins, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InvalidInputError(f"The '{name}' argument must be an int >= {low}. Got {value!r}.")
-    if isinstance(ci, bool) or not isinstance(ci, (int, float)) or not 0 < ci < 1:
-        raise InvalidInputError(f"The 'ci' argument must be a number in (0, 1), e.g. 0.95. Got {ci!r}.")
+        require_int(None, name, value, low)
+    require_float(None, "ci", ci, 0, 1, min_inclusive=False, max_inclusive=False)
 
 
 def _plan_passes(encoded: Mapping[str, tuple[np.ndarray, list[str]]], used: list[str],

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from audit.checks.fairness._groups import bin_continuous
+from audit.checks._groups_util import is_continuous, label_groups
 from audit.errors import InvalidInputError
 
-__all__ = ["MISSING_LABEL", "PreparedSensitive", "is_continuous", "prepare_sensitive", "pairs"]
+__all__ = ["MISSING_LABEL", "PreparedSensitive", "prepare_sensitive", "pairs"]
 
 MISSING_LABEL = "(missing)"
 
@@ -30,13 +30,6 @@ class PreparedSensitive:
     binned: list[str] = field(default_factory=list)
     missing: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-def is_continuous(series: pd.Series, name: str, continuous: Sequence[str], max_categories: int) -> bool:
-    """A numeric (non-boolean) column that the data set declares continuous or that has many distinct values."""
-    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
-        return False
-    return name in continuous or int(series.nunique(dropna=True)) > max_categories
 
 
 def prepare_sensitive(frame: pd.DataFrame, names: Sequence[str], *, edges: Sequence[float],
@@ -65,13 +58,10 @@ def prepare_sensitive(frame: pd.DataFrame, names: Sequence[str], *, edges: Seque
             raise InvalidInputError(f"The sensitive feature {name!r} is not a column of the data. Got columns {list(frame.columns)}.")
         series = frame[name].reset_index(drop=True)
         na = series.isna().to_numpy()
-        if is_continuous(series, name, continuous, max_categories):
-            values = np.full(len(series), MISSING_LABEL, dtype=object)
-            if (~na).any():
-                values[~na] = bin_continuous(series[~na].to_numpy(dtype=np.float64), edges, name=name)
+        binned_here = is_continuous(series, max_categories, declared=name in continuous)
+        values = label_groups(series, edges, binned=binned_here, missing=MISSING_LABEL, style="interval", name=name)
+        if binned_here:
             binned.append(name)
-        else:
-            values = np.asarray([MISSING_LABEL if m else str(v) for v, m in zip(series.tolist(), na)], dtype=object)
         if na.any():
             missing[name] = int(na.sum())
         distinct = np.unique(values.astype(str))

@@ -77,7 +77,9 @@ def frame_table(frames: Sequence[tuple[Sequence[Any], GroupFrame]], title: str, 
     note = (f"Intervals: {pct} percentile bootstrap over {first.n_boot} resamples of the audited rows. Groups with fewer "
             f"than {first.min_group_size} rows are marked '{INSUFFICIENT}' and left out of every comparison. "
             "Undefined rates (no positives, no predicted positives) are empty. four_fifths_ratio: the group's selection "
-            "rate over the highest group's (the four-fifths rule asks >= 0.8).")
+            "rate over the highest group's (the four-fifths rule asks >= 0.8). calibration_error: the positive-class "
+            "calibration error (sum over equal-width bins of the positive-class probability of |sum(p) - sum(y)| / n), "
+            "not the top-label ECE of the calibration check.")
     if not first.n_boot:
         note = note.replace(f"Intervals: {pct} percentile bootstrap over 0 resamples of the audited rows. ", "No intervals (n_boot = 0). ")
     return {"title": title, "columns": columns, "rows": rows, "note": note}

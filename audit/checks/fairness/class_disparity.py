@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.fairness._bootstrap import bootstrap_cell_sums, gap_interval, percentile_interval
 from audit.checks.fairness._tables import fmt
-from audit.errors import ConfigError, InvalidInputError
+from audit.errors import InvalidInputError
 from audit.results import Finding, to_jsonable
 
 __all__ = ["ClassDisparityCheck", "per_class_rates", "SCOPE"]
@@ -68,11 +69,9 @@ class ClassDisparityCheck:
 
     def run(self, ctx: AuditContext, options: Mapping[str, Any]) -> CheckOutput:
         """Per-class recall and precision with intervals; the gap of the worst class to the mean."""
-        if options["n_boot"] < 1 or options["chunk_size"] < 1:
-            raise ConfigError(f"The options 'n_boot' and 'chunk_size' of 'options.class_disparity' must be >= 1. "
-                              f"Got {options['n_boot']!r} and {options['chunk_size']!r}.")
-        if not 0 < options["ci"] < 1:
-            raise ConfigError(f"The option 'options.class_disparity.ci' must be a number in (0, 1). Got {options['ci']!r}.")
+        for key in ("n_boot", "chunk_size"):
+            require_int(self.name, key, options[key], 1)
+        require_float(self.name, "ci", options["ci"], 0, 1, min_inclusive=False, max_inclusive=False)
         proba = ctx.test_proba()
         k = proba.shape[1]
         y = np.asarray(ctx.test.y, dtype=np.int64)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.fairness._metrics_frame import GroupFrame, compute_group_frames
 from audit.checks.fairness._sensitive import MISSING_LABEL, prepare_sensitive, pairs
@@ -85,12 +86,9 @@ class FairnessCheck:
 def _validate(options: Mapping[str, Any]) -> None:
     checks = (("n_boot", 0), ("min_group_size", 1), ("max_categories", 1), ("n_bins", 1), ("chunk_size", 1))
     for key, low in checks:
-        if options[key] < low:
-            raise ConfigError(f"The option 'options.fairness.{key}' must be an int >= {low}. Got {options[key]!r}.")
-    if not 0 < options["ci"] < 1:
-        raise ConfigError(f"The option 'options.fairness.ci' must be a number in (0, 1). Got {options['ci']!r}.")
-    if options["min_effect"] < 0:
-        raise ConfigError(f"The option 'options.fairness.min_effect' must be >= 0. Got {options['min_effect']!r}.")
+        require_int("fairness", key, options[key], low)
+    require_float("fairness", "ci", options["ci"], 0, 1, min_inclusive=False, max_inclusive=False)
+    require_float("fairness", "min_effect", options["min_effect"], 0)
     if options["positive_class"] < -1:
         raise ConfigError(f"The option 'options.fairness.positive_class' must be -1 or a class index. Got {options['positive_class']!r}.")
 

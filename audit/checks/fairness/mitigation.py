@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from audit.checks._common import require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput, stratified_sample
 from audit.checks.fairness._groups import as_group_labels, disparities, group_metrics
 from audit.checks.fairness._sensitive import prepare_sensitive
@@ -243,10 +244,8 @@ def _resolve(options: Mapping[str, Any]) -> tuple[str, str, str]:
         raise ConfigError(f"The option 'options.mitigation.constraints' must be one of {sorted(CONSTRAINTS)}. "
                           f"Got {options['constraints']!r}.")
     for key in ("max_rows", "min_group_size", "grid_size", "max_iter", "max_categories"):
-        if options[key] < 1:
-            raise ConfigError(f"The option 'options.mitigation.{key}' must be an int >= 1. Got {options[key]!r}.")
-    if not 0 < options["eps"] < 1:
-        raise ConfigError(f"The option 'options.mitigation.eps' must be a number in (0, 1). Got {options['eps']!r}.")
+        require_int("mitigation", key, options[key], 1)
+    require_float("mitigation", "eps", options["eps"], 0, 1, min_inclusive=False, max_inclusive=False)
     return CONSTRAINTS[options["constraints"]]
 
 

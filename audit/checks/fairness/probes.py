@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.fairness._flips import (
     FlipResult,
@@ -64,12 +65,9 @@ class FairnessProbesCheck:
 
 def _validate(options: Mapping[str, Any]) -> None:
     for key in ("max_rows", "max_categories", "min_sentences", "max_sentences", "template_sentences"):
-        if options[key] < 1:
-            raise ConfigError(f"The option 'options.fairness_probes.{key}' must be an int >= 1. Got {options[key]!r}.")
-    if options["n_boot"] < 0:
-        raise ConfigError(f"The option 'options.fairness_probes.n_boot' must be an int >= 0. Got {options['n_boot']!r}.")
-    if not 0 < options["ci"] < 1:
-        raise ConfigError(f"The option 'options.fairness_probes.ci' must be a number in (0, 1). Got {options['ci']!r}.")
+        require_int("fairness_probes", key, options[key], 1)
+    require_int("fairness_probes", "n_boot", options["n_boot"], 0)
+    require_float("fairness_probes", "ci", options["ci"], 0, 1, min_inclusive=False, max_inclusive=False)
     unknown = [c for c in options["categories"] if c not in IDENTITY_TERMS]
     if unknown:
         raise ConfigError(f"The option 'options.fairness_probes.categories' must name categories among "

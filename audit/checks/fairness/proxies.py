@@ -20,10 +20,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score, roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 
+from audit.checks._common import require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput, stratified_sample
 from audit.checks.fairness._sensitive import prepare_sensitive
 from audit.checks.fairness._tables import fmt
-from audit.errors import CheckNotApplicable, ConfigError, InvalidInputError
+from audit.errors import CheckNotApplicable, InvalidInputError
 from audit.results import Finding, to_jsonable
 
 __all__ = ["ProxiesCheck", "normalized_mutual_information", "probe_auc", "feature_codes", "attribution_shares"]
@@ -168,11 +169,9 @@ class ProxiesCheck:
 
 def _validate(options: Mapping[str, Any]) -> None:
     for key in ("proxy_auc", "proxy_mi"):
-        if not 0 <= options[key] <= 1:
-            raise ConfigError(f"The option 'options.proxies.{key}' must be a number in [0, 1]. Got {options[key]!r}.")
+        require_float("proxies", key, options[key], 0, 1)
     for key in ("max_rows", "n_quantiles", "max_categories"):
-        if options[key] < 2:
-            raise ConfigError(f"The option 'options.proxies.{key}' must be an int >= 2. Got {options[key]!r}.")
+        require_int("proxies", key, options[key], 2)
 
 
 def _layout(check: str, ctx: AuditContext, rows: list[list[Any]], combined: dict[str, float], attrs: list[str],

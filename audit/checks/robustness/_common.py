@@ -1,4 +1,4 @@
-"""Shared pieces of the robustness checks: option validation, chunking, grouping and report layout helpers."""
+"""Shared pieces of the robustness checks: budget and rate options, chunking and report layout helpers."""
 from __future__ import annotations
 
 import math
@@ -8,26 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import nan_to_none, option_name, require_float
 from audit.checks.base import AuditContext
-from audit.checks.data_profile import group_labels
 from audit.checks.robustness.by_group import GroupSummary
 from audit.errors import ConfigError, describe_value
 
-__all__ = ["option_budget", "option_budgets", "option_int", "option_rates", "chunk_size", "grouping",
-           "image_entries", "group_rows", "GROUP_COLUMNS", "nan_to_none"]
-
-
-def _name(check: str, key: str) -> str:
-    return f"options.{check}.{key}"
-
+__all__ = ["option_budget", "option_budgets", "option_rates", "chunk_size", "image_entries", "group_rows",
+           "GROUP_COLUMNS"]
 
 def option_budget(check: str, key: str, value: Any) -> float:
     """A budget option as a float > 0 (``ConfigError`` naming the option and the value otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)) or value <= 0:
-        raise ConfigError(
-            f"The option '{_name(check, key)}' must be a finite number > 0. Got {describe_value(value)} instead."
-        )
-    return float(value)
+    return require_float(check, key, value, 0.0, min_inclusive=False)
 
 
 def option_budgets(check: str, key: str, value: Any, default: Sequence[float]) -> tuple[float, ...]:
@@ -35,7 +26,7 @@ def option_budgets(check: str, key: str, value: Any, default: Sequence[float]) -
     if value is None:
         return tuple(sorted(set(default)))
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"The option '{_name(check, key)}' must be a non-empty list of numbers > 0. "
+        raise ConfigError(f"The option '{option_name(check, key)}' must be a non-empty list of numbers > 0. "
                           f"Got {describe_value(value)} instead.")
     return tuple(sorted({option_budget(check, key, v) for v in value}))
 
@@ -47,17 +38,9 @@ def option_rates(check: str, key: str, value: Any, default: Sequence[float]) -> 
     bad = (isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value
            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1 for v in value))
     if bad:
-        raise ConfigError(f"The option '{_name(check, key)}' must be a non-empty list of numbers in (0, 1]. "
+        raise ConfigError(f"The option '{option_name(check, key)}' must be a non-empty list of numbers in (0, 1]. "
                           f"Got {describe_value(value)} instead.")
     return tuple(sorted({float(v) for v in value}))
-
-
-def option_int(check: str, key: str, value: Any, minimum: int) -> int:
-    """An int option >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"The option '{_name(check, key)}' must be an int >= {minimum}. Got {describe_value(value)} "
-                          "instead.")
-    return value
 
 
 def chunk_size(ctx: AuditContext, n_rows: int, requested: int) -> int:
@@ -67,28 +50,6 @@ def chunk_size(ctx: AuditContext, n_rows: int, requested: int) -> int:
     ex = ctx.executor
     workers = 1 if ex.backend == "sequential" or ex.n_jobs == 1 else (ex.n_jobs if ex.n_jobs > 0 else os.cpu_count() or 1)
     return max(1, min(ctx.config.batch_size, math.ceil(max(1, n_rows) / workers)))
-
-
-def grouping(ctx: AuditContext, positions: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """Group names per audited row: one entry per sensitive feature, or ``{"class": ...}`` without one (classification)."""
-    out: dict[str, np.ndarray] = {}
-    for name in ctx.sensitive_features:
-        if name in ctx.test.sensitive.columns:
-            column = ctx.test.sensitive[name].iloc[positions].reset_index(drop=True)
-            out[name] = np.asarray(group_labels(column, ctx.config.age_bins), dtype=str)
-    if not out and ctx.model.task in ("binary", "multiclass"):
-        names = ctx.model.class_names
-        out["class"] = np.array([str(names[int(c)]) if int(c) < len(names) else str(c) for c in y])
-    return out
-
-
-def nan_to_none(value: Any) -> Any:
-    """``None`` for NaN/inf, else a plain float (ints and others unchanged)."""
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 GROUP_COLUMNS = ["group", "n", "clean accuracy", "robust accuracy", "robust accuracy CI lower",

@@ -5,8 +5,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from audit.checks._common import nan_to_none
 from audit.checks.base import AuditContext
-from audit.checks.robustness._common import GROUP_COLUMNS, group_rows, image_entries, nan_to_none
+from audit.checks.robustness._common import GROUP_COLUMNS, group_rows, image_entries
 from audit.checks.robustness._jobs import AttackOutcome
 from audit.checks.robustness._sweep import FGSM, PGD_L2, PGD_LINF, Run
 from audit.checks.robustness.by_group import group_summary

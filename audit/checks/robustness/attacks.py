@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_int
+from audit.checks._groups_util import grouping
 from audit.checks.base import AuditContext, CheckOutput
 from audit.checks.robustness import _report as report
-from audit.checks.robustness._common import chunk_size, grouping, option_budget, option_budgets, option_int
+from audit.checks.robustness._common import chunk_size, option_budget, option_budgets, option_rates
 from audit.checks.robustness._jobs import AttackJob
 from audit.checks.robustness._space import UNITS, input_space
 from audit.checks.robustness._sweep import PGD_LINF, Run, SweepPlan, sweep
@@ -92,28 +94,22 @@ def resolve_settings(options: Mapping[str, Any], kind: str) -> RobustnessSetting
                  else option_budget(name, "l2_budget", options["l2_budget"]))
     linf = option_budgets(name, "linf_budgets", options.get("linf_budgets"), defaults["linf"])
     l2 = option_budgets(name, "l2_budgets", options.get("l2_budgets"), defaults["l2"])
-    rates = options.get("noise_rates")
-    from_rates = (0.05, 0.1, 0.2, 0.3) if rates is None else rates
-    if isinstance(from_rates, (str, bytes)) or not isinstance(from_rates, (list, tuple)) or not from_rates or any(
-            isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r <= 1 for r in from_rates):
-        raise ConfigError("The option 'options.robustness.noise_rates' must be a non-empty list of numbers in (0, 1]. "
-                          f"Got {describe_value(rates)} instead.")
     return RobustnessSettings(
-        n_samples=option_int(name, "n_samples", options.get("n_samples", 500), 1),
+        n_samples=require_int(name, "n_samples", options.get("n_samples", 500), 1),
         plan_linf=tuple(sorted(set(linf) | {budget})),
         plan_l2=tuple(sorted(set(l2) | {l2_budget})),
         budget=budget,
         l2_budget=l2_budget,
         norms=tuple(n for n in NORMS if n in norms),
-        steps=option_int(name, "steps", options.get("steps", 20), 1),
+        steps=require_int(name, "steps", options.get("steps", 20), 1),
         step_scale=option_budget(name, "step_scale", options.get("step_scale", 2.5)),
         engine=engine,
         loss=loss,
-        chunk_size=option_int(name, "chunk_size", options.get("chunk_size", 0), 0),
-        n_boot=option_int(name, "n_boot", options.get("n_boot", 500), 1),
-        min_group_size=option_int(name, "min_group_size", options.get("min_group_size", 10), 1),
-        n_images=option_int(name, "n_images", options.get("n_images", 4), 0),
-        noise_rates=tuple(sorted({float(r) for r in from_rates})),
+        chunk_size=require_int(name, "chunk_size", options.get("chunk_size", 0), 0),
+        n_boot=require_int(name, "n_boot", options.get("n_boot", 500), 1),
+        min_group_size=require_int(name, "min_group_size", options.get("min_group_size", 10), 1),
+        n_images=require_int(name, "n_images", options.get("n_images", 4), 0),
+        noise_rates=option_rates(name, "noise_rates", options.get("noise_rates"), (0.05, 0.1, 0.2, 0.3)),
     )
 
 

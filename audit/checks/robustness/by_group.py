@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.checks._common import require_float, require_int
 from audit.errors import InvalidInputError
 
 __all__ = ["GroupSummary", "group_summary", "bootstrap_group_means"]
@@ -100,10 +101,8 @@ def group_summary(values: Any, groups: Any, *, n_boot: int, rng: np.random.Gener
     g = np.asarray(groups).astype(str)
     if v.shape != g.shape or v.ndim != 1:
         raise InvalidInputError(f"The 'groups' argument must have one entry per value ({v.shape}). Got shape {g.shape}.")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        raise InvalidInputError(f"The 'n_boot' argument must be an int >= 1. Got {n_boot!r} instead.")
-    if not 0 < ci < 1:
-        raise InvalidInputError(f"The 'ci' argument must be a number in (0, 1). Got {ci!r} instead.")
+    require_int(None, "n_boot", n_boot, 1)
+    require_float(None, "ci", ci, 0, 1, min_inclusive=False, max_inclusive=False)
     names = sorted(set(g.tolist()))
     n = np.zeros(len(names), dtype=np.int64)
     mean = np.full(len(names), np.nan)

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from audit.checks._common import nan_to_none, require_float, require_int
 from audit.checks.base import AuditContext, CheckOutput
-from audit.checks.robustness._common import nan_to_none, option_budgets, option_int, option_rates
+from audit.checks.robustness._common import option_budgets, option_rates
 from audit.checks.robustness._space import UNITS, input_space, row_bounds
 from audit.checks.robustness.text import delete_tokens
-from audit.errors import InvalidInputError, describe_value
+from audit.errors import InvalidInputError
 
 __all__ = ["CorruptionCheck", "gaussian_noise", "blur_images", "DEFAULT_LEVELS"]
 
@@ -50,8 +51,7 @@ def gaussian_noise(x: np.ndarray, sigma: float, rng: np.random.Generator, *, mas
         >>> gaussian_noise(np.zeros((2, 2)), 0.0, np.random.default_rng(0)).tolist()
         [[0.0, 0.0], [0.0, 0.0]]
     """
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0:
-        raise InvalidInputError(f"The 'sigma' argument must be a number >= 0. Got {describe_value(sigma)} instead.")
+    require_float(None, "sigma", sigma, 0)
     x = np.asarray(x, dtype=np.float32)
     noise = rng.standard_normal(x.shape).astype(np.float32) * np.float32(sigma)
     if mask is not None:
@@ -69,8 +69,7 @@ def blur_images(x: np.ndarray, sigma: float) -> np.ndarray:
     Raises:
         InvalidInputError: ``sigma`` < 0 or ``x`` is not 4-D.
     """
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0:
-        raise InvalidInputError(f"The 'sigma' argument must be a number >= 0. Got {describe_value(sigma)} instead.")
+    require_float(None, "sigma", sigma, 0)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:
         raise InvalidInputError(f"The 'x' argument must hold images (n, c, h, w). Got shape {x.shape} instead.")
@@ -101,7 +100,7 @@ class CorruptionCheck:
         """Corrupt a stratified sample at each strength and score the model."""
         kind = ctx.dataset.kind
         levels = _levels(options, kind)
-        n = option_int(self.name, "n_samples", options.get("n_samples", 2000), 1)
+        n = require_int(self.name, "n_samples", options.get("n_samples", 2000), 1)
         positions = ctx.sample(n, "corruption")
         x = np.asarray(ctx.test.x)[positions]
         y = np.asarray(ctx.test.y)[positions]

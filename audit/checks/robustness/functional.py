@@ -23,6 +23,7 @@ from captum.robust import FGSM, PGD
 from torch import Tensor, nn
 
 from audit.adapters import ModelAdapter
+from audit.checks._common import require_float, require_int
 from audit.checks.robustness._fast_pgd import LOSSES, fast_fgsm, fast_pgd, loss_function
 from audit.errors import InvalidInputError, InvalidTypeError, UnknownNameError, describe_value
 
@@ -39,9 +40,7 @@ def check_budget(value: Any, name: str = "epsilon") -> float:
     Raises:
         InvalidInputError: not a finite number > 0 (the message names ``name`` and the value).
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)) or value <= 0:
-        raise InvalidInputError(f"The {name!r} argument must be a finite number > 0. Got {describe_value(value)} instead.")
-    return float(value)
+    return require_float(None, name, value, 0, min_inclusive=False)
 
 
 def check_norm(value: Any, name: str = "norm") -> str:
@@ -58,12 +57,6 @@ def check_norm(value: Any, name: str = "norm") -> str:
 def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise UnknownNameError(f"The {name!r} argument must be one of {list(choices)}. Got {describe_value(value)} instead.")
-    return value
-
-
-def _check_steps(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"The 'steps' argument must be an int >= 1. Got {describe_value(value)} instead.")
     return value
 
 
@@ -161,12 +154,7 @@ def fgsm(
     xt, tt, lo, hi, m = _prepare(x, target, lower, upper, mask, loss, engine)
     if engine == "fast":
         return fast_fgsm(forward, xt, tt, eps, lower=lo, upper=hi, mask=m, loss=loss, targeted=targeted, extra=extra)
-    attack = FGSM(forward, loss_function(loss), *_captum_bounds(lo, hi))
-    with warnings.catch_warnings():  # captum warns that it set requires_grad on the inputs itself
-        warnings.simplefilter("ignore", UserWarning)
-        out = attack.perturb(xt, eps, tt, additional_forward_args=_extra_args(extra), targeted=targeted,
-                             mask=None if m is None else m.expand_as(xt))
-    return out.detach()
+    return _captum_attack(FGSM, forward, loss, lo, hi, m, extra, xt, eps, tt, targeted=targeted)
 
 
 def pgd(
@@ -206,7 +194,7 @@ def pgd(
     """
     r = check_budget(radius, "radius")
     check_norm(norm)
-    n_steps = _check_steps(steps)
+    n_steps = require_int(None, "steps", steps, 1)
     forward = forward_of(model)
     xt, tt, lo, hi, m = _prepare(x, target, lower, upper, mask, loss, engine)
     if step_size is None:
@@ -217,18 +205,19 @@ def pgd(
     if engine == "fast":
         return fast_pgd(forward, xt, tt, r, alpha, n_steps, norm=norm, lower=lo, upper=hi, mask=m, loss=loss,
                         targeted=targeted, extra=extra)
-    attack = PGD(forward, loss_function(loss), *_captum_bounds(lo, hi))
+    return _captum_attack(PGD, forward, loss, lo, hi, m, extra, xt, r, alpha, n_steps, tt, targeted=targeted,
+                          random_start=False, norm=norm)
+
+
+def _captum_attack(attack: type[FGSM] | type[PGD], forward: Callable[..., Tensor], loss: str, lower: Tensor | None,
+                   upper: Tensor | None, mask: Tensor | None, extra: Sequence[Tensor], x: Tensor, *args: Any,
+                   **kwargs: Any) -> Tensor:
+    """``attack(forward, loss, lower, upper).perturb(x, *args, **kwargs)`` with the mask expanded to ``x``, the extra
+    forward inputs passed through and captum's warning that it set ``requires_grad`` on the inputs muted."""
+    bounds = (float("-inf") if lower is None else lower, float("inf") if upper is None else upper)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        out = attack.perturb(xt, r, alpha, n_steps, tt, additional_forward_args=_extra_args(extra),
-                             targeted=targeted, random_start=False, norm=norm,
-                             mask=None if m is None else m.expand_as(xt))
+        out = attack(forward, loss_function(loss), *bounds).perturb(
+            x, *args, additional_forward_args=tuple(extra) if extra else None,
+            mask=None if mask is None else mask.expand_as(x), **kwargs)
     return out.detach()
-
-
-def _captum_bounds(lower: Tensor | None, upper: Tensor | None) -> tuple[Any, Any]:
-    return (float("-inf") if lower is None else lower, float("inf") if upper is None else upper)
-
-
-def _extra_args(extra: Sequence[Tensor]) -> tuple[Tensor, ...] | None:
-    return tuple(extra) if extra else None

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from audit.errors import InvalidInputError, describe_value
+from audit.checks._common import require_float
 from models.preprocessing import encode_text
 
 __all__ = ["EmbeddingInputs", "embedding_scale", "embed", "delete_tokens", "unknown_tokens", "typo_texts",
@@ -73,9 +73,7 @@ def check_rate(rate: Any, name: str = "rate") -> float:
     Raises:
         InvalidInputError: not a number in [0, 1].
     """
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 1.0:
-        raise InvalidInputError(f"The {name!r} argument must be a number in [0, 1]. Got {describe_value(rate)} instead.")
-    return float(rate)
+    return require_float(None, name, rate, 0.0, 1.0)
 
 
 def delete_tokens(ids: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,190 @@
+"""Vectorised DeepLift (rescale rule) for feed-forward torch models: captum's algorithm without its per-call hooks.
+
+captum's ``DeepLift`` runs the model on ``[x; baseline]`` and, in the backward pass, replaces the local gradient of
+every ``nn.ReLU`` by the rescale multiplier ``(f(x) - f(x0)) / (x - x0)`` (the gradient where ``|x - x0| < eps``)
+and of every ``nn.MaxPool2d`` by its "delta in / delta out" rule; every other operation keeps its gradient. Because
+both halves carry the same multipliers, the gradient of the input half alone decides the attribution. Here:
+
+1. the baseline runs once, without a graph, on its *distinct* rows only (one row when it is broadcast, the ``m``
+   background rows for DeepLiftShap), recording each ReLU / MaxPool input and output;
+2. the inputs run once with a graph, each ReLU / MaxPool output routed through an ``autograd.Function`` whose
+   backward applies captum's multiplier against the recorded baseline activations;
+3. one backward of the summed target scores gives every row's multipliers; attribution = multipliers * (x - x0).
+
+Supported models (``supports_fast_deeplift``): eval mode, every leaf module one of ``FAST_DEEPLIFT_MODULES``, each
+ReLU / MaxPool called once per forward and not in place, a 2-D score output. Anything else goes to captum.
+
+One deliberate difference: where a MaxPool input's delta is below ``eps``, captum 0.9 uses ``grad_input[0]`` (the
+plain gradient of the *first row* of its batch, broadcast); this uses each row's own plain gradient. The two only
+differ at positions whose delta is zero, which cannot reach an input feature with a non-zero ``x - x0`` unless
+deltas cancel exactly (tests check equality with captum on the project CNN).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["FAST_DEEPLIFT_MODULES", "EPS", "supports_fast_deeplift", "fast_deeplift"]
+
+EPS = 1e-10
+"""captum's default ``eps`` of DeepLift: below this input delta the plain gradient is used."""
+
+FAST_DEEPLIFT_MODULES: tuple[type[nn.Module], ...] = (
+    nn.Linear, nn.Conv1d, nn.Conv2d, nn.ReLU, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Flatten, nn.Identity,
+    nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+    nn.BatchNorm1d, nn.BatchNorm2d,
+)
+"""Leaf modules the fast path supports: ReLU and MaxPool2d get captum's rules, the rest are affine in eval mode."""
+
+_RULED = (nn.ReLU, nn.MaxPool2d)
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if not list(m.children())]
+
+
+def supports_fast_deeplift(module: nn.Module, sample: torch.Tensor) -> bool:
+    """Whether ``fast_deeplift`` computes captum's DeepLift for this model.
+
+    Args:
+        module: the score model.
+        sample: at least one input row (one no-grad forward of its first row checks call counts and output shape).
+
+    Returns:
+        True for an eval-mode model built from ``FAST_DEEPLIFT_MODULES`` whose ReLU / MaxPool modules run once
+        each (not in place) and whose output is (n, k) scores.
+    """
+    if any(m.training for m in module.modules()):
+        return False
+    leaves = _leaves(module)
+    if not leaves or any(type(m) not in FAST_DEEPLIFT_MODULES for m in leaves):
+        return False
+    if any(len(m._backward_hooks) > 0 for m in module.modules()):  # captum skips modules that already have them
+        return False
+    if any(isinstance(m, nn.ReLU) and m.inplace for m in leaves):
+        return False
+    calls: dict[nn.Module, int] = {}
+    ruled = [m for m in leaves if isinstance(m, _RULED)]
+    hooks = [m.register_forward_hook(lambda m, _i, _o: calls.__setitem__(m, calls.get(m, 0) + 1)) for m in ruled]
+    try:
+        with torch.no_grad():
+            out = module(sample[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return isinstance(out, torch.Tensor) and out.ndim == 2 and all(c == 1 for c in calls.values())
+
+
+class _Rescale(torch.autograd.Function):
+    """Identity on a ReLU's output whose backward multiplies by the precomputed rescale multiplier."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor, mult: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(mult)
+        return y.detach().view_as(y)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        (mult,) = ctx.saved_tensors
+        return grad * mult, None, None
+
+
+def _relu_multiplier(x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor, y_ref: torch.Tensor) -> torch.Tensor:
+    delta_in = x - x_ref
+    return torch.where(delta_in.abs() < EPS, (x > 0).to(x.dtype), (y - y_ref) / delta_in)
+
+
+class _MaxPoolRule(torch.autograd.Function):
+    """Identity on a MaxPool2d's output whose backward is captum's ``maxpool`` rule (per row in the eps case)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor,  # type: ignore[override]
+                y_ref: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
+        with torch.no_grad():
+            args = (pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, True)
+            _, idx = F.max_pool2d(x, *args)
+            _, idx_ref = F.max_pool2d(x_ref, *args)
+            xmax = torch.max(y, y_ref)
+        ctx.save_for_backward(x, x_ref, idx, idx_ref, xmax - y_ref, y - xmax)
+        ctx.pool = pool
+        return y.detach().view_as(y)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x, x_ref, idx, idx_ref, out_x, out_ref = ctx.saved_tensors
+        p = ctx.pool
+        size = list(x.shape)
+        unpooled = (F.max_unpool2d(grad * out_x, idx, p.kernel_size, p.stride, p.padding, size)
+                    + F.max_unpool2d(grad * out_ref, idx_ref, p.kernel_size, p.stride, p.padding, size))
+        plain = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, _pair(p.kernel_size), _pair(p.stride), _pair(p.padding), _pair(p.dilation), p.ceil_mode, idx)
+        delta_in = x - x_ref
+        return torch.where(delta_in.abs() < EPS, plain, unpooled / delta_in), None, None, None, None
+
+
+def _pair(v: Any) -> list[int]:
+    return list(v) if isinstance(v, (tuple, list)) else [int(v), int(v)]
+
+
+def _expand(t: torch.Tensor, index: torch.Tensor | None, n: int) -> torch.Tensor:
+    if index is not None:
+        return t.index_select(0, index)
+    return t.expand(n, *t.shape[1:]).contiguous() if len(t) != n else t
+
+
+def fast_deeplift(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor,
+                  baseline_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """DeepLift (rescale) attributions and convergence deltas, equal to captum's ``DeepLift.attribute``.
+
+    Trusts its inputs: call ``supports_fast_deeplift`` first.
+
+    Args:
+        module: an eval-mode model accepted by ``supports_fast_deeplift``.
+        x: inputs (n, ...).
+        baselines: distinct baseline rows (k, ...): k == n (one per row), k == 1 (broadcast), or any k with
+            ``baseline_index``.
+        target: class index per row, int64 (n,).
+        baseline_index: baseline row of each input row (n,), or None.
+
+    Returns:
+        ``(attributions like x, delta (n,))``; delta = sum(attr) - (f(x)[t] - f(x0)[t]) as captum returns it.
+    """
+    n = len(x)
+    ruled = [m for m in _leaves(module) if isinstance(m, _RULED)]
+    refs: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        refs[m] = (inp[0], out)
+
+    def route(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
+        x_ref, y_ref = (_expand(t, baseline_index, n) for t in refs[m])
+        if isinstance(m, nn.ReLU):
+            with torch.no_grad():
+                mult = _relu_multiplier(inp[0], out, x_ref, y_ref)
+            return _Rescale.apply(inp[0], out, mult)
+        return _MaxPoolRule.apply(inp[0], out, x_ref, y_ref, m)
+
+    hooks = [m.register_forward_hook(record) for m in ruled]
+    try:
+        with torch.no_grad():
+            ref_scores = module(baselines)
+    finally:
+        for h in hooks:
+            h.remove()
+    hooks = [m.register_forward_hook(route) for m in ruled]
+    try:
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_()
+            scores = module(xg).gather(1, target[:, None])[:, 0]
+            (grad,) = torch.autograd.grad(scores.sum(), xg)
+    finally:
+        for h in hooks:
+            h.remove()
+    base = _expand(baselines, baseline_index, n)
+    attr = (x - base) * grad
+    ref = _expand(ref_scores, baseline_index, n).gather(1, target[:, None])[:, 0]
+    delta = attr.reshape(n, -1).sum(1) - (scores.detach() - ref)
+    return attr.detach(), delta.detach()
