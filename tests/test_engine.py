@@ -312,3 +312,18 @@ def test_full_registry_is_deterministic(tabular_ds, torch_linear):
     b = run_audit(torch_linear, tabular_ds, cfg, progress=False)
     assert sum(r.status == "ok" for r in a.checks.values()) >= 10
     assert _scrub(a.to_dict()) == _scrub(b.to_dict())
+
+
+def test_stratified_sample_handles_missing_sensitive_values(tabular_ds, logistic_model):
+    """A float sensitive column with NaN (e.g. age) must not break the audited-rows sample."""
+    import dataclasses
+
+    import pandas as pd
+
+    test = tabular_ds.test
+    ages = pd.Series(np.where(np.arange(len(test)) % 7 == 0, np.nan, 30.0 + np.arange(len(test)) % 40))
+    sensitive = pd.DataFrame({"age": ages})
+    ds = dataclasses.replace(tabular_ds, test=dataclasses.replace(test, sensitive=sensitive),
+                             sensitive_features=["age"])
+    result = quiet(logistic_model, ds, AuditConfig(default_warnings=False, max_rows=50))
+    assert result.metrics["acc"]["nested"]["n"] == 50

@@ -124,7 +124,7 @@ def _strata(split: Split, sensitive: list[str], task: str) -> np.ndarray:
         parts.append(np.asarray(split.y).astype(str))
     for name in sensitive:
         if name in split.sensitive.columns:
-            parts.append(split.sensitive[name].astype(str).to_numpy())
+            parts.append(split.sensitive[name].astype(object).fillna("missing").astype(str).to_numpy().astype(str))
     if not parts:
         return np.zeros(len(split), dtype=np.int64)
     keys = parts[0]

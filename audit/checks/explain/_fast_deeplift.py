@@ -78,23 +78,41 @@ def supports_fast_deeplift(module: nn.Module, sample: torch.Tensor) -> bool:
     return isinstance(out, torch.Tensor) and out.ndim == 2 and all(c == 1 for c in calls.values())
 
 
+class _Link:
+    """Passes a downstream rule's plain local gradient to the rule feeding it (captum's hook order, see module doc)."""
+
+    __slots__ = ("plain",)
+
+    def __init__(self) -> None:
+        self.plain: torch.Tensor | None = None
+
+
 class _Rescale(torch.autograd.Function):
-    """Identity on a ReLU's output whose backward multiplies by the precomputed rescale multiplier."""
+    """Identity on a ReLU's output whose backward applies captum's rescale rule."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor, mult: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(mult)
+    def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor, mult: torch.Tensor,  # type: ignore[override]
+                near: torch.Tensor, link_in: _Link | None, link_out: _Link) -> torch.Tensor:
+        ctx.save_for_backward(x, mult, near)
+        ctx.links = (link_in, link_out)
         return y.detach().view_as(y)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
-        (mult,) = ctx.saved_tensors
-        return grad * mult, None, None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x, mult, near = ctx.saved_tensors
+        link_in, link_out = ctx.links
+        if link_in is not None:
+            link_in.plain = grad * (x > 0)
+        stale, link_out.plain = link_out.plain, None
+        out = grad * mult if stale is None else torch.where(near, grad * (x > 0), stale * mult)
+        return out, None, None, None, None, None
 
 
-def _relu_multiplier(x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor, y_ref: torch.Tensor) -> torch.Tensor:
+def _relu_multiplier(x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor,
+                     y_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     delta_in = x - x_ref
-    return torch.where(delta_in.abs() < EPS, (x > 0).to(x.dtype), (y - y_ref) / delta_in)
+    near = delta_in.abs() < EPS
+    return torch.where(near, (x > 0).to(x.dtype), (y - y_ref) / delta_in), near
 
 
 class _MaxPoolRule(torch.autograd.Function):
@@ -102,27 +120,32 @@ class _MaxPoolRule(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor,  # type: ignore[override]
-                y_ref: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
+                y_ref: torch.Tensor, pool: nn.MaxPool2d, link_in: _Link | None, link_out: _Link) -> torch.Tensor:
         with torch.no_grad():
             args = (pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, True)
             _, idx = F.max_pool2d(x, *args)
             _, idx_ref = F.max_pool2d(x_ref, *args)
             xmax = torch.max(y, y_ref)
         ctx.save_for_backward(x, x_ref, idx, idx_ref, xmax - y_ref, y - xmax)
-        ctx.pool = pool
+        ctx.pool, ctx.links = pool, (link_in, link_out)
         return y.detach().view_as(y)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         x, x_ref, idx, idx_ref, out_x, out_ref = ctx.saved_tensors
         p = ctx.pool
+        link_in, link_out = ctx.links
+        stale, link_out.plain = link_out.plain, None
+        g_rule = grad if stale is None else stale
         size = list(x.shape)
-        unpooled = (F.max_unpool2d(grad * out_x, idx, p.kernel_size, p.stride, p.padding, size)
-                    + F.max_unpool2d(grad * out_ref, idx_ref, p.kernel_size, p.stride, p.padding, size))
+        unpooled = (F.max_unpool2d(g_rule * out_x, idx, p.kernel_size, p.stride, p.padding, size)
+                    + F.max_unpool2d(g_rule * out_ref, idx_ref, p.kernel_size, p.stride, p.padding, size))
         plain = torch.ops.aten.max_pool2d_with_indices_backward(
             grad, x, _pair(p.kernel_size), _pair(p.stride), _pair(p.padding), _pair(p.dilation), p.ceil_mode, idx)
+        if link_in is not None:
+            link_in.plain = plain
         delta_in = x - x_ref
-        return torch.where(delta_in.abs() < EPS, plain, unpooled / delta_in), None, None, None, None
+        return torch.where(delta_in.abs() < EPS, plain, unpooled / delta_in), None, None, None, None, None, None
 
 
 def _pair(v: Any) -> list[int]:
@@ -159,13 +182,21 @@ def fast_deeplift(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, t
     def record(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         refs[m] = (inp[0], out)
 
+    links: dict[int, tuple[torch.Tensor, _Link]] = {}  # id(rule output) -> (output, its link)
+
     def route(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
         x_ref, y_ref = (_expand(t, baseline_index, n) for t in refs[m])
+        fed = links.get(id(inp[0]))
+        link_in = fed[1] if fed is not None and fed[0] is inp[0] else None
+        link_out = _Link()
         if isinstance(m, nn.ReLU):
             with torch.no_grad():
-                mult = _relu_multiplier(inp[0], out, x_ref, y_ref)
-            return _Rescale.apply(inp[0], out, mult)
-        return _MaxPoolRule.apply(inp[0], out, x_ref, y_ref, m)
+                mult, near = _relu_multiplier(inp[0], out, x_ref, y_ref)
+            routed = _Rescale.apply(inp[0], out, mult, near, link_in, link_out)
+        else:
+            routed = _MaxPoolRule.apply(inp[0], out, x_ref, y_ref, m, link_in, link_out)
+        links[id(routed)] = (routed, link_out)
+        return routed
 
     hooks = [m.register_forward_hook(record) for m in ruled]
     try:
