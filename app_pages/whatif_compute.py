@@ -22,7 +22,8 @@ import pandas as pd
 
 from audit.adapters import ModelAdapter, wrap_model
 from audit.checks.explain.captum_ import integrated_gradients, layer_integrated_gradients
-from audit.checks.explain.counterfactual import FeatureSpace, gradient_search, sampling_search, shrink, sparsify
+from audit.checks.explain.counterfactual import FeatureSpace, counterfactual_for_row
+from audit.checks.explain.counterfactual import feature_space as audit_feature_space
 from audit.checks.explain.quality import deletion_insertion, unit_index
 from models import Dataset, TrainedModel
 from models.errors import InvalidInputError
@@ -207,18 +208,9 @@ def series_attributions(model: TrainedModel, ds: Dataset, x: np.ndarray) -> np.n
 
 # ----------------------------------------------------------------------------------------- counterfactuals
 def feature_space(ds: Dataset) -> FeatureSpace:
-    """The counterfactual search space of the data: feature groups, numeric ones, sensitive ones frozen, the
-    training range (as the counterfactuals check searches with no user-frozen features). One-hot columns of
-    categories never seen in training (e.g. the unknown-category column) are left out of the search, so a
-    counterfactual only proposes real categories."""
-    groups = _groups(ds)
-    continuous = set(ds.continuous_features)
-    numeric = [(n in continuous) if continuous else len(g) == 1 for n, g in groups.items()]
-    seen = ds.train.x.max(axis=0) > 0
-    cols = [g if num or sum(seen[g]) < 2 else [c for c in g if seen[c]] for g, num in zip(groups.values(), numeric)]
-    frozen = set(ds.sensitive_features)
-    return FeatureSpace(list(groups), cols, numeric, [n not in frozen for n in groups],
-                        ds.train.x.min(axis=0).astype(np.float64), ds.train.x.max(axis=0).astype(np.float64))
+    """The counterfactual search space of the data (as the counterfactuals check searches: sensitive features frozen,
+    categories never seen in training left out)."""
+    return audit_feature_space(ds, [], [])
 
 
 def _raw_value(ds: Dataset, state: dict[str, Any], name: str, cols: list[int], numeric: bool, x: np.ndarray) -> Any:
@@ -260,17 +252,9 @@ def tabular_counterfactual(model: TrainedModel, ds: Dataset, row: pd.DataFrame, 
     adapter = adapter_for(model, ds)
     space = feature_space(ds)
     x = encode(row, state).astype(np.float32)
-    goal = np.array([int(target)])
-    # copies of 1..MAX_CHANGED feature values from training rows, plus the gradient search for torch models
-    cands = sampling_search(adapter.predict_proba, x, goal, space, ds.train.x, n_candidates=n_candidates,
-                            max_changed=MAX_CHANGED, seed=seed)
-    if adapter.differentiable:
-        grad = gradient_search(adapter.score_module(as_proba=False), x, goal, space, steps=steps, seed=seed)
-        cands = np.concatenate([grad, cands], axis=1)
-    sparse = sparsify(x, cands, space, MAX_CHANGED)
-    cf, found = shrink(adapter.predict_proba, x, sparse[:, cands.shape[1]:], goal, space)  # at most MAX_CHANGED
-    if not found[0]:  # no sparse edit flips it: the full candidates may
-        cf, found = shrink(adapter.predict_proba, x, sparse, goal, space)
+    cf_row, ok = counterfactual_for_row(adapter, ds, x[0], int(target), steps=steps, n_candidates=n_candidates,
+                                       max_changed=MAX_CHANGED, seed=seed)
+    cf, found = cf_row[None, :], np.array([ok])
     pred = predict_rows(model, cf.astype(np.float32), names)[0]
     reached = bool(found[0]) and pred.index == int(target)
     changes = []

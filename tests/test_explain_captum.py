@@ -4,13 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from captum.attr import DeepLift, IntegratedGradients, Saliency
+from captum.attr import DeepLift, DeepLiftShap, IntegratedGradients, Saliency
 from test_explain_data import image_cnn, image_dataset, tabular_dataset, tabular_mlp, text_dataset, text_lstm
 from torch import nn
 
 from audit.checks.explain import captum_
+from audit.checks.explain._fast_deeplift import fast_deeplift, supports_fast_deeplift
 from audit.checks.explain._fast_gradients import rows_independent, sum_gradients
 from audit.errors import InvalidInputError, InvalidTypeError
+from models.mlp import MLP, MLPConfig
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:.*(required_grads|hooks and attributes).*:UserWarning")
@@ -142,3 +144,77 @@ def test_bad_target_steps_and_module_are_clear_errors() -> None:
         captum_.saliency(lambda a: a, x, 0)
     with pytest.raises(InvalidInputError, match="'window'"):
         captum_.occlusion(image_cnn(), np.zeros((1, 1, 8, 8), np.float32), 0, window=(1, 9, 9), stride=(1, 1, 1))
+
+
+# ---------------------------------------------------------------------------------------------- fast DeepLift
+def _deeplift_models() -> list[tuple[nn.Module, np.ndarray, np.ndarray]]:
+    tab, img = tabular_dataset(), image_dataset()
+    torch.manual_seed(1)
+    mlp_bn = MLP(MLPConfig(input_dim=7, hidden=(16, 8), dropout=0.2, batch_norm=True))
+    mlp_bn(torch.tensor(tab.train.x[:64]))  # untrained weights; put BatchNorm running stats off their defaults
+    with torch.no_grad():
+        for m in mlp_bn.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return [(tabular_mlp(), tab.test.x[:30], tab.train.x.mean(axis=0)),
+            (mlp_bn.eval(), tab.test.x[:30], tab.train.x[0]),
+            (image_cnn(), img.test.x[:10], np.zeros(img.input_shape, dtype=np.float32)),
+            (image_cnn(), img.test.x[:10], img.train.x[0])]
+
+
+@pytest.mark.parametrize("case", [0, 1, 2, 3], ids=["mlp-mean", "mlp-batchnorm", "cnn-zero", "cnn-image"])
+def test_fast_deeplift_equals_captum_with_zero_delta_rows(case: int) -> None:
+    net, x, b = _deeplift_models()[case]
+    x = x.copy()
+    x[3] = b  # a row equal to its baseline: all multipliers take the gradient branch, attribution 0
+    xt = torch.tensor(x)
+    assert supports_fast_deeplift(net, xt)
+    with torch.no_grad():
+        t = net(xt).argmax(1).numpy()
+    bt, tt = torch.tensor(np.broadcast_to(b, x.shape).astype(np.float32)), torch.tensor(t)
+    ref, ref_delta = DeepLift(net).attribute(xt, baselines=bt, target=tt, return_convergence_delta=True)
+    ours = captum_.deeplift(net, x, t, baseline=b)
+    np.testing.assert_allclose(ours, ref.detach().numpy(), atol=1e-5)
+    assert np.all(ours[3] == 0.0)
+    per_row = np.random.default_rng(0).permutation(x) * 0.5  # a different baseline for every row
+    ref_rows = DeepLift(net).attribute(xt, baselines=torch.tensor(per_row), target=tt).detach().numpy()
+    np.testing.assert_allclose(captum_.deeplift(net, x, t, baseline=per_row), ref_rows, atol=1e-5)
+    attr, delta = fast_deeplift(net, xt, bt[:1], tt)
+    np.testing.assert_allclose(delta.numpy(), ref_delta.detach().numpy(), atol=1e-4)
+
+
+def test_fast_deeplift_of_relu_mlp_is_complete_and_of_linear_model_is_known() -> None:
+    net, x, b = _deeplift_models()[0]
+    xt = torch.tensor(x)
+    _, delta = fast_deeplift(net, xt, torch.tensor(b[None].astype(np.float32)), torch.ones(len(x), dtype=torch.long))
+    assert np.abs(delta.numpy()).max() < 1e-4  # rescale rule on Linear/ReLU sums to f(x) - f(x0)
+    lin = _linear()
+    xl = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
+    t = np.array([0, 1, 2, 1])
+    w = lin.weight.detach().numpy().astype(np.float64)
+    np.testing.assert_allclose(captum_.deeplift(lin, xl, t, baseline=np.zeros(5)), xl * w[t], atol=1e-6)
+
+
+def test_fast_deeplift_shap_equals_captum() -> None:
+    for net, x, _ in _deeplift_models()[1:3]:
+        bg = x[-4:]
+        x = x[:6]
+        t = np.ones(len(x), dtype=np.int64)
+        ref = DeepLiftShap(net).attribute(torch.tensor(x), baselines=torch.tensor(bg), target=torch.tensor(t))
+        np.testing.assert_allclose(captum_.deeplift_shap(net, x, t, background=bg), ref.detach().numpy(), atol=1e-5)
+
+
+def test_unsupported_module_falls_back_to_captum() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 6), nn.Sigmoid(), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
+    reused = nn.ReLU()
+    twice = nn.Sequential(nn.Linear(5, 6), reused, nn.Linear(6, 6), reused, nn.Linear(6, 2)).eval()
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    t = np.array([0, 1] * 4)
+    assert not supports_fast_deeplift(net, torch.tensor(x))  # Sigmoid: captum applies its own rule
+    assert not supports_fast_deeplift(twice, torch.tensor(x))  # a ReLU module used twice
+    training = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2)).train()
+    assert not supports_fast_deeplift(training, torch.tensor(x))  # dropout active: not the fast path
+    ref = DeepLift(net).attribute(torch.tensor(x), baselines=torch.zeros(8, 5), target=torch.tensor(t))
+    np.testing.assert_allclose(captum_.deeplift(net, x, t, baseline=np.zeros(5)), ref.detach().numpy(), atol=1e-6)

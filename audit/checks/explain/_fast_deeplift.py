@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FAST_DEEPLIFT_MODULES", "EPS", "supports_fast_deeplift", "fast_deeplift"]
+__all__ = [
+    "FAST_DEEPLIFT_MODULES", "EPS", "supports_fast_deeplift", "fast_deeplift", "deeplift_rows", "deeplift_shap_rows",
+]
 
 EPS = 1e-10
 """captum's default ``eps`` of DeepLift: below this input delta the plain gradient is used."""
@@ -219,3 +221,36 @@ def fast_deeplift(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, t
     ref = _expand(ref_scores, baseline_index, n).gather(1, target[:, None])[:, 0]
     delta = attr.reshape(n, -1).sum(1) - (scores.detach() - ref)
     return attr.detach(), delta.detach()
+
+
+def deeplift_rows(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor,
+                  chunk: int) -> torch.Tensor:
+    """``fast_deeplift`` over chunks of ``chunk`` rows, one baseline row per input row (``baselines`` like ``x``).
+
+    A baseline whose rows are all equal runs once (one row), as captum's broadcast baseline would.
+    """
+    one = bool(torch.equal(baselines, baselines[:1].expand_as(baselines)))
+    out = []
+    for start in range(0, len(x), max(1, chunk)):
+        sl = slice(start, start + max(1, chunk))
+        out.append(fast_deeplift(module, x[sl], baselines[:1] if one else baselines[sl], target[sl])[0])
+    return torch.cat(out)
+
+
+def deeplift_shap_rows(module: nn.Module, x: torch.Tensor, background: torch.Tensor, target: torch.Tensor,
+                       chunk: int) -> torch.Tensor:
+    """captum ``DeepLiftShap``: DeepLift of every (row, background row) pair, averaged over the background.
+
+    Pairs are laid out as captum does (inputs ``repeat_interleave``, background ``repeat``); the background runs
+    once per chunk.
+    """
+    m = len(background)
+    out = []
+    for start in range(0, len(x), max(1, chunk)):
+        rows = x[start:start + max(1, chunk)]
+        k = len(rows)
+        index = torch.arange(m, device=x.device).repeat(k)
+        tgt = target[start:start + k].repeat_interleave(m)
+        attr, _ = fast_deeplift(module, rows.repeat_interleave(m, dim=0), background, tgt, index)
+        out.append(attr.view(k, m, *attr.shape[1:]).mean(dim=1))
+    return torch.cat(out)

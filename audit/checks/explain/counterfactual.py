@@ -23,7 +23,8 @@ from audit.checks.explain._selection import select_local
 from audit.errors import ConfigError, InvalidInputError
 from audit.results import Finding
 
-__all__ = ["CounterfactualsCheck", "FeatureSpace", "gradient_search", "sampling_search", "sparsify", "shrink", "cost"]
+__all__ = ["CounterfactualsCheck", "FeatureSpace", "gradient_search", "sampling_search", "sparsify", "shrink", "cost",
+           "counterfactual_for_row", "feature_space"]
 
 ProbaFn = Callable[[np.ndarray], np.ndarray]
 
@@ -213,19 +214,20 @@ class CounterfactualsCheck:
         x = ds.test.x[local.indices].astype(np.float32)
         proba = ctx.model.predict_proba
         p0 = proba(x)
-        pred = p0.argmax(axis=1)
         target = np.argsort(-p0, axis=1)[:, 1]  # the most likely other class
         use_grad = o["search"] == "gradient" or (o["search"] == "auto" and ctx.model.differentiable)
         if use_grad and not ctx.model.differentiable:
             raise InvalidInputError("The option 'options.counterfactuals.search' is 'gradient' but this model is a black "
                                     "box (no gradients). Use 'sampling' or 'auto'.")
         ctx.progress(0.1, "searching")
+        # Sampled candidates copy values seen in training rows (never an unseen category); torch models add the
+        # batched gradient search's candidates, and the cheapest verified flip wins.
+        cands = sampling_search(proba, x, target, space, ds.train.x, n_candidates=o["n_candidates"],
+                                max_changed=o["max_changed"], seed=ctx.seed)
         if use_grad:
-            cands = gradient_search(ctx.model.score_module(as_proba=False), x, target, space, steps=o["steps"],
-                                    lr=o["lr"], seed=ctx.seed)
-        else:
-            cands = sampling_search(proba, x, target, space, ds.train.x, n_candidates=o["n_candidates"],
-                                    max_changed=o["max_changed"], seed=ctx.seed)
+            grad = gradient_search(ctx.model.score_module(as_proba=False), x, target, space, steps=o["steps"],
+                                   lr=o["lr"], seed=ctx.seed)
+            cands = np.concatenate([grad, cands], axis=1)
         ctx.progress(0.7, "verifying")
         cf, found = shrink(proba, x, sparsify(x, cands, space, o["max_changed"]), target, space)
         p1 = proba(cf)
@@ -237,6 +239,42 @@ class CounterfactualsCheck:
                            findings=_findings(records, found))
 
 
+def counterfactual_for_row(model: Any, ds: Any, x: np.ndarray, target: int, *, sensitive: list[str] | None = None,
+                           frozen: list[str] | None = None, steps: int = 200, n_candidates: int = 300,
+                           max_changed: int = 3, seed: int = 0) -> tuple[np.ndarray, bool]:
+    """The smallest verified change of one encoded row ``x`` (d,) that makes ``model`` predict ``target``.
+
+    Args:
+        model: a ``ModelAdapter`` (gradient search is added when it is differentiable).
+        ds: the tabular Dataset (feature groups, ranges, sensitive features).
+        x: one encoded row.
+        target: the class to reach.
+        sensitive, frozen: features that never move (the data set's sensitive features never move either).
+
+    Returns:
+        ``(counterfactual row, found)``.
+    """
+    space = feature_space(ds, list(sensitive or []), list(frozen or []))
+    row = np.asarray(x, dtype=np.float32).reshape(1, -1)
+    goal = np.array([int(target)])
+    cands = sampling_search(model.predict_proba, row, goal, space, ds.train.x, n_candidates=n_candidates,
+                            max_changed=max_changed, seed=seed)
+    if model.differentiable:
+        grad = gradient_search(model.score_module(as_proba=False), row, goal, space, steps=steps, seed=seed)
+        cands = np.concatenate([grad, cands], axis=1)
+    sparse = sparsify(row, cands, space, max_changed)
+    cf, found = shrink(model.predict_proba, row, sparse[:, cands.shape[1]:], goal, space)  # at most max_changed
+    if not found[0]:  # no sparse edit flips it: the full candidates may
+        cf, found = shrink(model.predict_proba, row, sparse, goal, space)
+    found = bool(found[0]) and int(model.predict_proba(cf).argmax(axis=1)[0]) == int(target)
+    return cf[0], found
+
+
+def feature_space(ds: Any, sensitive: list[str], frozen: list[str]) -> FeatureSpace:
+    """What may move: the data set's feature groups, minus sensitive and frozen features, within the train range."""
+    return _space(ds, sensitive, frozen)
+
+
 def _space(ds: Any, sensitive: list[str], frozen: list[str]) -> FeatureSpace:
     groups = [list(g) for g in ds.feature_groups.values()] or [[j] for j in range(ds.train.x.shape[1])]
     names = list(ds.feature_groups) or [f"x{j}" for j in range(ds.train.x.shape[1])]
@@ -246,6 +284,9 @@ def _space(ds: Any, sensitive: list[str], frozen: list[str]) -> FeatureSpace:
                           f"Got {unknown[0]!r} instead.")
     cont = set(ds.continuous_features)
     numeric = [(n in cont) if cont else len(g) == 1 for n, g in zip(names, groups)]
+    # one-hot columns of categories never seen in training (e.g. "<unknown>") are never proposed
+    seen = ds.train.x.max(axis=0) > 0
+    groups = [g if num or sum(seen[g]) < 2 else [c for c in g if seen[c]] for g, num in zip(groups, numeric)]
     still = set(sensitive) | set(ds.sensitive_features) | set(frozen)
     return FeatureSpace(names, groups, numeric, [n not in still for n in names],
                         ds.train.x.min(axis=0).astype(np.float64), ds.train.x.max(axis=0).astype(np.float64))

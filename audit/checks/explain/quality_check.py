@@ -55,7 +55,7 @@ class ExplanationQualityCheck:
         ws = ctx.artifacts.get("explanations", {}).get("set")
         if not isinstance(ws, ExplanationSet):
             raise CheckNotApplicable("the explanations check did not run in this audit")
-        w, methods = ws.workload, list(ws.attributions)
+        methods = list(ws.attributions)
         rows = ws.local_rows[: o["n_rows"]]
         if not len(rows):
             rows = ws.global_rows[: o["n_rows"]]
