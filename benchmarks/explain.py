@@ -28,6 +28,7 @@ from captum.attr._utils.approximation_methods import approximation_parameters
 from benchmarks._common import best_time as _best_time
 from benchmarks._common import emit, one_thread, row
 from audit.checks.explain import captum_, lime_, shap_
+from audit.checks.explain._fast_deeplift import supports_fast_deeplift
 from audit.checks.explain._fast_gradients import chunk_rows
 from models import load_dataset, train_model
 
@@ -96,7 +97,8 @@ def gradient_rows(name: str, net: torch.nn.Module, x: np.ndarray, bg: np.ndarray
     floor = best_time(floor_batches(2, lambda sl: torch.cat([xt[sl], bt[sl]])), repeat)
     ours = best_time(lambda: captum_.deeplift(net, x, t_np, baseline=base), repeat)
     lib = best_time(lambda: DeepLift(net).attribute(xt, baselines=bt, target=tt), repeat)
-    out.append(row(name, "DeepLift", ours, lib, floor, f"<= {TARGETS['gradient']}x floor", library_rows=n))
+    out.append(row(name, "DeepLift", ours, lib, floor, f"<= {TARGETS['gradient']}x floor", library_rows=n,
+                   note="vectorised rescale rule" if supports_fast_deeplift(net, xt) else "captum fallback"))
 
     gen = torch.Generator().manual_seed(0)
 

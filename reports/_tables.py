@@ -107,11 +107,13 @@ def table_view(key: str, spec: Any, *, collapsed: bool = False) -> TableView:
 
 def _compact(value: Any) -> str:
     """A nested sample value as short text: ``{"feature", "from", "to"}`` records as "feature: from → to" lines,
-    other records as "key=value" pairs, numbers formatted like every other cell."""
+    other records as "key: value" pairs (one a line when a value is a long text), numbers formatted like every
+    other cell."""
     if isinstance(value, Mapping):
         if {"feature", "from", "to"} <= set(value):
             return f"{value['feature']}: {_compact(value['from'])} → {_compact(value['to'])}"
-        return ", ".join(f"{k}={_compact(v)}" for k, v in value.items())
+        sep = "\n" if any(isinstance(v, str) and len(v) > 30 for v in value.values()) else ", "
+        return sep.join(f"{k}: {_compact(v)}" for k, v in value.items())
     if isinstance(value, list):
         sep = "\n" if any(isinstance(v, (Mapping, list)) for v in value) else ", "
         return sep.join(_compact(v) for v in value)

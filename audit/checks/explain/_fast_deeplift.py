@@ -44,40 +44,68 @@ FAST_DEEPLIFT_MODULES: tuple[type[nn.Module], ...] = (
 _RULED = (nn.ReLU, nn.MaxPool2d)
 
 
+class _Unsupported(Exception):
+    """Raised inside the baseline forward when the model turns out not to fit the fast path."""
+
+
 def _leaves(module: nn.Module) -> list[nn.Module]:
-    return [m for m in module.modules() if not list(m.children())]
+    return [m for m in module.modules() if next(m.children(), None) is None]
 
 
-def supports_fast_deeplift(module: nn.Module, sample: torch.Tensor) -> bool:
+def _ruled(module: nn.Module) -> list[nn.Module] | None:
+    """The ReLU / MaxPool modules of a structurally supported model, or None."""
+    if any(m.training or len(m._backward_hooks) > 0 for m in module.modules()):  # captum skips hooked modules
+        return None
+    leaves = _leaves(module)
+    if not leaves or any(type(m) not in FAST_DEEPLIFT_MODULES for m in leaves):
+        return None
+    if any(isinstance(m, nn.ReLU) and m.inplace for m in leaves):
+        return None
+    return [m for m in leaves if isinstance(m, _RULED)]
+
+
+def supports_fast_deeplift(module: nn.Module, sample: torch.Tensor | None = None) -> bool:
     """Whether ``fast_deeplift`` computes captum's DeepLift for this model.
 
     Args:
         module: the score model.
-        sample: at least one input row (one no-grad forward of its first row checks call counts and output shape).
+        sample: optional input rows; with them, one no-grad forward of the first row also checks that every
+            ReLU / MaxPool runs once and that the output is (n, k) scores (``fast_deeplift`` checks this itself).
 
     Returns:
-        True for an eval-mode model built from ``FAST_DEEPLIFT_MODULES`` whose ReLU / MaxPool modules run once
-        each (not in place) and whose output is (n, k) scores.
+        True for an eval-mode model built from ``FAST_DEEPLIFT_MODULES`` without in-place ReLUs (and, given a
+        sample, whose ReLU / MaxPool modules run once each and whose output is 2-D).
     """
-    if any(m.training for m in module.modules()):
+    ruled = _ruled(module)
+    if ruled is None or sample is None:
+        return ruled is not None
+    try:
+        _baseline_pass(module, sample[:1], ruled)
+    except _Unsupported:
         return False
-    leaves = _leaves(module)
-    if not leaves or any(type(m) not in FAST_DEEPLIFT_MODULES for m in leaves):
-        return False
-    if any(len(m._backward_hooks) > 0 for m in module.modules()):  # captum skips modules that already have them
-        return False
-    if any(isinstance(m, nn.ReLU) and m.inplace for m in leaves):
-        return False
-    calls: dict[nn.Module, int] = {}
-    ruled = [m for m in leaves if isinstance(m, _RULED)]
-    hooks = [m.register_forward_hook(lambda m, _i, _o: calls.__setitem__(m, calls.get(m, 0) + 1)) for m in ruled]
+    return True
+
+
+def _baseline_pass(module: nn.Module, baselines: torch.Tensor,
+                   ruled: list[nn.Module]) -> tuple[torch.Tensor, dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]]:
+    """Scores of the baseline rows and each rule module's (input, output); raises ``_Unsupported`` on reuse."""
+    refs: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        if m in refs:
+            raise _Unsupported
+        refs[m] = (inp[0], out)
+
+    hooks = [m.register_forward_hook(record) for m in ruled]
     try:
         with torch.no_grad():
-            out = module(sample[:1])
+            scores = module(baselines)
     finally:
         for h in hooks:
             h.remove()
-    return isinstance(out, torch.Tensor) and out.ndim == 2 and all(c == 1 for c in calls.values())
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
+        raise _Unsupported
+    return scores, refs
 
 
 class _Link:
@@ -112,9 +140,13 @@ class _Rescale(torch.autograd.Function):
 
 def _relu_multiplier(x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor,
                      y_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """captum's ``nonlinear`` rule as a multiplier: (y - y_ref) / (x - x_ref), relu'(x) where |x - x_ref| < eps."""
     delta_in = x - x_ref
-    near = delta_in.abs() < EPS
-    return torch.where(near, (x > 0).to(x.dtype), (y - y_ref) / delta_in), near
+    mult = (y - y_ref).div_(delta_in)
+    near = delta_in.abs_() < EPS
+    if bool(near.any()):
+        mult = torch.where(near, (x > 0).to(x.dtype), mult)
+    return mult, near
 
 
 class _MaxPoolRule(torch.autograd.Function):
@@ -122,11 +154,13 @@ class _MaxPoolRule(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor, x_ref: torch.Tensor,  # type: ignore[override]
-                y_ref: torch.Tensor, pool: nn.MaxPool2d, link_in: _Link | None, link_out: _Link) -> torch.Tensor:
-        with torch.no_grad():
+                y_ref: torch.Tensor, pool: nn.MaxPool2d, link_in: _Link | None, link_out: _Link,
+                index: torch.Tensor | None) -> torch.Tensor:
+        with torch.no_grad():  # the reference rows are pooled once (k distinct rows), then laid out per input row
             args = (pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, True)
             _, idx = F.max_pool2d(x, *args)
             _, idx_ref = F.max_pool2d(x_ref, *args)
+            x_ref, y_ref, idx_ref = (_expand(t, index, len(x)) for t in (x_ref, y_ref, idx_ref))
             xmax = torch.max(y, y_ref)
         ctx.save_for_backward(x, x_ref, idx, idx_ref, xmax - y_ref, y - xmax)
         ctx.pool, ctx.links = pool, (link_in, link_out)
@@ -147,24 +181,29 @@ class _MaxPoolRule(torch.autograd.Function):
         if link_in is not None:
             link_in.plain = plain
         delta_in = x - x_ref
-        return torch.where(delta_in.abs() < EPS, plain, unpooled / delta_in), None, None, None, None, None, None
+        return torch.where(delta_in.abs() < EPS, plain, unpooled / delta_in), None, None, None, None, None, None, None
 
 
 def _pair(v: Any) -> list[int]:
     return list(v) if isinstance(v, (tuple, list)) else [int(v), int(v)]
 
 
-def _expand(t: torch.Tensor, index: torch.Tensor | None, n: int) -> torch.Tensor:
+def _expand(t: torch.Tensor, index: torch.Tensor | None, n: int, contiguous: bool = True) -> torch.Tensor:
+    """Baseline rows laid out per input row (a broadcast view of a single row unless ``contiguous``)."""
     if index is not None:
         return t.index_select(0, index)
-    return t.expand(n, *t.shape[1:]).contiguous() if len(t) != n else t
+    if len(t) == n:
+        return t
+    view = t.expand(n, *t.shape[1:])
+    return view.contiguous() if contiguous else view
 
 
 def fast_deeplift(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor,
-                  baseline_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  baseline_index: torch.Tensor | None = None,
+                  ruled: list[nn.Module] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """DeepLift (rescale) attributions and convergence deltas, equal to captum's ``DeepLift.attribute``.
 
-    Trusts its inputs: call ``supports_fast_deeplift`` first.
+    Trusts its inputs (shapes, targets); check the model with ``supports_fast_deeplift`` first.
 
     Args:
         module: an eval-mode model accepted by ``supports_fast_deeplift``.
@@ -173,40 +212,36 @@ def fast_deeplift(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, t
             ``baseline_index``.
         target: class index per row, int64 (n,).
         baseline_index: baseline row of each input row (n,), or None.
+        ruled: the model's ReLU / MaxPool modules when already known.
 
     Returns:
         ``(attributions like x, delta (n,))``; delta = sum(attr) - (f(x)[t] - f(x0)[t]) as captum returns it.
+
+    Raises:
+        _Unsupported: (private) the model does not fit the fast path; ``deeplift_rows`` turns it into None.
     """
     n = len(x)
-    ruled = [m for m in _leaves(module) if isinstance(m, _RULED)]
-    refs: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def record(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        refs[m] = (inp[0], out)
-
+    if ruled is None:
+        ruled = _ruled(module)
+        if ruled is None:
+            raise _Unsupported
+    ref_scores, refs = _baseline_pass(module, baselines, ruled)
     links: dict[int, tuple[torch.Tensor, _Link]] = {}  # id(rule output) -> (output, its link)
 
     def route(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
-        x_ref, y_ref = (_expand(t, baseline_index, n) for t in refs[m])
         fed = links.get(id(inp[0]))
         link_in = fed[1] if fed is not None and fed[0] is inp[0] else None
         link_out = _Link()
         if isinstance(m, nn.ReLU):
+            x_ref, y_ref = (_expand(t, baseline_index, n, contiguous=False) for t in refs[m])
             with torch.no_grad():
                 mult, near = _relu_multiplier(inp[0], out, x_ref, y_ref)
             routed = _Rescale.apply(inp[0], out, mult, near, link_in, link_out)
         else:
-            routed = _MaxPoolRule.apply(inp[0], out, x_ref, y_ref, m, link_in, link_out)
+            routed = _MaxPoolRule.apply(inp[0], out, *refs[m], m, link_in, link_out, baseline_index)
         links[id(routed)] = (routed, link_out)
         return routed
 
-    hooks = [m.register_forward_hook(record) for m in ruled]
-    try:
-        with torch.no_grad():
-            ref_scores = module(baselines)
-    finally:
-        for h in hooks:
-            h.remove()
     hooks = [m.register_forward_hook(route) for m in ruled]
     try:
         with torch.enable_grad():
@@ -216,41 +251,61 @@ def fast_deeplift(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, t
     finally:
         for h in hooks:
             h.remove()
-    base = _expand(baselines, baseline_index, n)
-    attr = (x - base) * grad
-    ref = _expand(ref_scores, baseline_index, n).gather(1, target[:, None])[:, 0]
+    attr = (x - _expand(baselines, baseline_index, n, contiguous=False)) * grad
+    ref = _expand(ref_scores, baseline_index, n, contiguous=False).gather(1, target[:, None])[:, 0]
     delta = attr.reshape(n, -1).sum(1) - (scores.detach() - ref)
     return attr.detach(), delta.detach()
 
 
 def deeplift_rows(module: nn.Module, x: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor,
-                  chunk: int) -> torch.Tensor:
+                  chunk: int) -> torch.Tensor | None:
     """``fast_deeplift`` over chunks of ``chunk`` rows, one baseline row per input row (``baselines`` like ``x``).
 
     A baseline whose rows are all equal runs once (one row), as captum's broadcast baseline would.
+
+    Returns:
+        Attributions like ``x``, or None when the model does not fit the fast path (use captum).
     """
+    ruled = _ruled(module)
+    if ruled is None:
+        return None
     one = bool(torch.equal(baselines, baselines[:1].expand_as(baselines)))
+    step = max(1, chunk)
     out = []
-    for start in range(0, len(x), max(1, chunk)):
-        sl = slice(start, start + max(1, chunk))
-        out.append(fast_deeplift(module, x[sl], baselines[:1] if one else baselines[sl], target[sl])[0])
+    try:
+        for start in range(0, len(x), step):
+            sl = slice(start, start + step)
+            out.append(fast_deeplift(module, x[sl], baselines[:1] if one else baselines[sl], target[sl],
+                                     ruled=ruled)[0])
+    except _Unsupported:
+        return None
     return torch.cat(out)
 
 
 def deeplift_shap_rows(module: nn.Module, x: torch.Tensor, background: torch.Tensor, target: torch.Tensor,
-                       chunk: int) -> torch.Tensor:
+                       chunk: int) -> torch.Tensor | None:
     """captum ``DeepLiftShap``: DeepLift of every (row, background row) pair, averaged over the background.
 
     Pairs are laid out as captum does (inputs ``repeat_interleave``, background ``repeat``); the background runs
     once per chunk.
+
+    Returns:
+        Attributions like ``x``, or None when the model does not fit the fast path (use captum).
     """
+    ruled = _ruled(module)
+    if ruled is None:
+        return None
     m = len(background)
+    step = max(1, chunk)
     out = []
-    for start in range(0, len(x), max(1, chunk)):
-        rows = x[start:start + max(1, chunk)]
-        k = len(rows)
-        index = torch.arange(m, device=x.device).repeat(k)
-        tgt = target[start:start + k].repeat_interleave(m)
-        attr, _ = fast_deeplift(module, rows.repeat_interleave(m, dim=0), background, tgt, index)
-        out.append(attr.view(k, m, *attr.shape[1:]).mean(dim=1))
+    try:
+        for start in range(0, len(x), step):
+            rows = x[start:start + step]
+            k = len(rows)
+            index = torch.arange(m, device=x.device).repeat(k)
+            tgt = target[start:start + k].repeat_interleave(m)
+            attr, _ = fast_deeplift(module, rows.repeat_interleave(m, dim=0), background, tgt, index, ruled)
+            out.append(attr.view(k, m, *attr.shape[1:]).mean(dim=1))
+    except _Unsupported:
+        return None
     return torch.cat(out)

@@ -32,7 +32,7 @@ from captum.attr import (
 from torch import nn
 
 from audit.checks._common import module_device, require_int
-from audit.checks.explain._fast_deeplift import deeplift_rows, deeplift_shap_rows, supports_fast_deeplift
+from audit.checks.explain._fast_deeplift import deeplift_rows, deeplift_shap_rows
 from audit.checks.explain._fast_gradients import (
     batched,
     gradient_context,
@@ -188,9 +188,10 @@ def deeplift(module: nn.Module, x: np.ndarray, target: Any, *, baseline: Any, fa
     xt, bt, tt = _tensor(x, module), _tensor(b, module), torch.as_tensor(t, device=module_device(module))
     use_fast = _use_fast(module, xt, fast)
     size = chunk_rows(module, xt, 2) if use_fast else len(x)
-    if use_fast and supports_fast_deeplift(module, xt):  # vectorised rescale rule, equal to captum's
-        with gradient_context(module):
-            return _np(deeplift_rows(module, xt, bt, tt, size))
+    with gradient_context(module):  # vectorised rescale rule, equal to captum's; None: not supported
+        fast_attr = deeplift_rows(module, xt, bt, tt, size) if use_fast else None
+    if fast_attr is not None:
+        return _np(fast_attr)
     out = []
     with gradient_context(module):
         for sl in starmap(slice, chunked(len(x), size)):
@@ -213,9 +214,10 @@ def deeplift_shap(module: nn.Module, x: np.ndarray, target: Any, *, background: 
     xt, bt, tt = _tensor(x, module), _tensor(bg, module), torch.as_tensor(t, device=module_device(module))
     use_fast = _use_fast(module, xt, fast)
     size = chunk_rows(module, xt, 2 * len(bg)) if use_fast else len(x)
-    if use_fast and supports_fast_deeplift(module, xt):  # vectorised rescale rule, equal to captum's
-        with gradient_context(module):
-            return _np(deeplift_shap_rows(module, xt, bt, tt, size))
+    with gradient_context(module):  # vectorised rescale rule, equal to captum's; None: not supported
+        fast_attr = deeplift_shap_rows(module, xt, bt, tt, size) if use_fast else None
+    if fast_attr is not None:
+        return _np(fast_attr)
     out = []
     with gradient_context(module):
         for sl in starmap(slice, chunked(len(x), size)):
