@@ -108,7 +108,8 @@ def _check_x(x: Any) -> np.ndarray:
 
 
 def _tensor(a: np.ndarray, module: nn.Module) -> torch.Tensor:
-    t = torch.as_tensor(np.ascontiguousarray(a))
+    arr = np.ascontiguousarray(a)
+    t = torch.as_tensor(arr if arr.flags.writeable else arr.copy())
     if t.is_floating_point():
         t = t.float()
     return t.to(module_device(module))
