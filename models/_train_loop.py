@@ -111,7 +111,7 @@ def lr_factor(settings: TrainSettings, total_steps: int) -> Callable[[int], floa
         if settings.schedule != "cosine":
             return 1.0
         progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return settings.final_lr + (1.0 - settings.final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
 

@@ -15,9 +15,8 @@ import plotly.graph_objects as go
 from markupsafe import Markup, escape
 
 from audit.errors import InvalidInputError
-
 from reports._multiples import importance_heatmap_figure, small_multiples_figure
-from reports._plotstyle import BLUE, PALETTE, RED, apply_layout, esc, numbers, rgba, same_length, sign_colours
+from reports._plotstyle import PALETTE, apply_layout, esc, numbers, rgba, same_length, sign_colours
 from reports.images import NEGATIVE_RGB, POSITIVE_RGB, image_rgb
 
 __all__ = [
@@ -34,11 +33,7 @@ __all__ = [
     "token_html",
 ]
 
-_t = esc
-_num = numbers
-_same_length = same_length
-_rgba = rgba
-_layout = apply_layout
+_t, _num, _same_length, _rgba, _layout = esc, numbers, same_length, rgba, apply_layout  # short local names
 _MAX_BAND_SERIES = 4  # more shaded intervals than this on one plot hide each other (the tables keep them)
 _DIAGONAL_NAMES = ("perfect", "ideal", "diagonal")
 

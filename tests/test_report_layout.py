@@ -14,6 +14,7 @@ from reports import build_view, plots, render_html
 from reports._groups import image_groups, split_titles, text_groups
 from reports._model import ImageView, TextView
 from reports._multiples import BarPanel, small_multiples_figure
+from reports.html import plot_json
 from reports.images import image_rgb
 
 DATA = Path(__file__).parent / "data" / "sample_result.json"
@@ -47,7 +48,8 @@ def test_parts_of_samples_form_a_matrix_with_the_input_first():
     assert (glob.key, glob.layout, glob.title) == ("global", "gallery", "Global importance")
     assert [c.label for c in glob.rows[0].cells] == ["ig", "lime"] and glob.rows[0].caption == "mean |attribution|"
     assert (local.layout, local.columns) == ("matrix", ["input", "ig", "lime"])
-    assert [(r.label, r.caption) for r in local.rows] == [("Row 7 (error)", "class cat"), ("Row 9 (random)", "class dog")]
+    assert [(r.label, r.caption) for r in local.rows] == [("Row 7 (error)", "class cat"),
+                                                          ("Row 9 (random)", "class dog")]
     first = local.rows[0].cells
     assert first[0].image.key == "local_7_input" and first[0].image.kind == "grayscale" and first[0].image.data == base
     assert [c.label for c in first[1:]] == ["", ""]  # the method is the column header: not repeated
@@ -71,7 +73,8 @@ def test_shared_column_labels_move_to_the_header_and_differing_captions_stay():
 
 def test_sequences_are_galleries_and_a_lone_image_before_one_opens_it():
     images = [_img("disc_mean_real", "Disc: mean map", "Mean over 2.", "heatmap"),
-              _img("disc_real_0", "Disc: real image 1", "logit 2"), _img("disc_real_1", "Disc: real image 2", "logit 3"),
+              _img("disc_real_0", "Disc: real image 1", "logit 2"),
+              _img("disc_real_1", "Disc: real image 2", "logit 3"),
               _img("traversal_0_0", "Traversal, class a", "8 steps", shape=(2, 16)),
               _img("traversal_4_0", "Traversal, class b", "8 steps", shape=(2, 16))]
     disc, traversal = image_groups(images)
@@ -190,3 +193,16 @@ def test_long_tables_and_finding_lists_fold():
     assert "Show all 30 rows" in html and html.count('<tbody class="more-rows" hidden>') == 1
     assert f"Show all {len(data['findings'])} findings" in html
     assert 'class="text short flag-pass"' in html and "pass_<wbr>rate" not in html and ">pass rate<" in html
+
+
+def test_report_figures_drop_the_title_and_fix_margins_from_their_labels():
+    long_name = "a-very-long-feature-name"
+    fig = plots.bar_figure([long_name, "b"], [0.3, 0.1], title="Importance", value_label="share")
+    spec = json.loads(str(plot_json(fig)))
+    layout = spec["layout"]
+    assert "title" not in layout and layout["height"] == fig.layout.height - 36
+    assert layout["xaxis"]["automargin"] is False and layout["yaxis"]["automargin"] is False
+    assert layout["margin"]["l"] >= 6 * len(long_name)          # room for the longest category label
+    assert layout["margin"]["b"] >= 22 + 22                      # numeric ticks and the axis title
+    crowded = plots.step_bar_figure([f"bin {i:02d}-{i + 1:02d}" for i in range(40)], [1.0] * 40)
+    assert json.loads(str(plot_json(crowded)))["layout"]["xaxis"]["tickangle"] == -45
