@@ -71,18 +71,29 @@ def lime_tabular_fast(f: ScoreFn, x: np.ndarray, target: np.ndarray, *, train: n
     group_train = [np.ascontiguousarray(train[:, g]) for g in groups]
     out = np.zeros((len(x), m))
     rows_per = max(1, max_rows_per_call // n_samples)
+    covers_all = sorted(c for g in groups for c in g) == list(range(x.shape[1]))
+    # contiguous groups (one-hot blocks) are written through a slice, much faster than a fancy index
+    slots = [slice(g[0], g[-1] + 1) if list(g) == list(range(g[0], g[-1] + 1)) else list(g) for g in groups]
+    codes = [_onehot_codes(gt, x[:, g]) if len(g) > 1 and edges[gi] is None else None
+             for gi, (g, gt) in enumerate(zip(groups, group_train))]
     for start in range(0, len(x), rows_per):
         xs = x[start:start + rows_per]
         r = len(xs)
-        samples = np.repeat(xs[:, None, :], n_samples, axis=1)  # (r, s, d)
+        if covers_all:  # every column is overwritten by its group's draw below: no need to copy the row first
+            samples = np.empty((r, n_samples, x.shape[1]), dtype=np.float32)
+            samples[:, 0, :] = xs
+        else:
+            samples = np.repeat(xs[:, None, :], n_samples, axis=1)  # (r, s, d)
         same = np.ones((r, n_samples, m), dtype=bool)
         draws = rng.integers(0, len(train), size=(r, n_samples - 1, m))
         for gi, g in enumerate(groups):
             values = group_train[gi][draws[:, :, gi]]  # (r, s-1, |g|): only the group's columns are gathered
-            samples[:, 1:, g] = values
+            samples[:, 1:, slots[gi]] = values
             if edges[gi] is not None:
                 same[:, 1:, gi] = (np.searchsorted(edges[gi], values[..., 0])
                                    == np.searchsorted(edges[gi], xs[:, g[0]])[:, None])
+            elif codes[gi] is not None:  # a valid one-hot block: compare category codes, not whole vectors
+                same[:, 1:, gi] = codes[gi][draws[:, :, gi]] == xs[:, g].argmax(axis=1)[:, None]
             else:
                 same[:, 1:, gi] = np.all(values == xs[:, None, g], axis=-1)
         scores = np.asarray(f(samples.reshape(r * n_samples, -1)), dtype=np.float64)
@@ -94,6 +105,15 @@ def lime_tabular_fast(f: ScoreFn, x: np.ndarray, target: np.ndarray, *, train: n
             y = scores[i, :, target[start + i]] if scores.shape[2] > 1 else scores[i, :, 0]
             out[start + i] = _weighted_ridge(z[i], y, weights[i])
     return out
+
+
+def _onehot_codes(block_train: np.ndarray, block_x: np.ndarray) -> np.ndarray | None:
+    """Category index per training row of a one-hot block, or None when any row (train or explained) is not
+    exactly one-hot (then whole vectors are compared)."""
+    for block in (block_train, block_x):
+        if not (np.all((block == 0) | (block == 1)) and np.all(block.sum(axis=1) == 1)):
+            return None
+    return block_train.argmax(axis=1)
 
 
 def _weighted_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float = 1.0) -> np.ndarray:
