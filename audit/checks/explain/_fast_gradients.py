@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -67,7 +68,27 @@ def batched(method: Any) -> Any:
     return method
 
 
+# Per-module probe results (structural facts of a module for one input shape), so repeated attributions on the
+# same model do not pay the probe forwards again. Weak keys: a module that is dropped drops its entries.
+_PROBES: "weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
+
+
+def _probe_key(name: str, module: nn.Module, x: torch.Tensor) -> tuple[Any, ...]:
+    return (name, tuple(x.shape[1:]), x.dtype, str(x.device), module.training)
+
+
 def rows_independent(module: nn.Module, sample: torch.Tensor) -> bool:
+    """Cached ``_rows_independent`` (per module, input shape, dtype, device and mode)."""
+    if sample.shape[0] < 2:
+        return True
+    cache = _PROBES.setdefault(module, {})
+    key = _probe_key("independent", module, sample)
+    if key not in cache:
+        cache[key] = _rows_independent(module, sample)
+    return cache[key]
+
+
+def _rows_independent(module: nn.Module, sample: torch.Tensor) -> bool:
     """True when changing one row of a batch leaves the other rows' outputs unchanged (eval mode, no batch stats).
 
     Args:
@@ -115,7 +136,11 @@ def row_cost(module: nn.Module, row: torch.Tensor) -> int:
 def chunk_rows(module: nn.Module, x: torch.Tensor, repeats: int) -> int:
     """Rows of ``x`` per forward/backward pass when each row is expanded ``repeats`` times."""
     budget = MAX_BATCH_ELEMENTS * (8 if x.device.type == "cuda" else 1)
-    return rows_per_chunk(row_cost(module, x[:1]), repeats, budget)
+    cache = _PROBES.setdefault(module, {})
+    key = _probe_key("row_cost", module, x)
+    if key not in cache:
+        cache[key] = row_cost(module, x[:1])
+    return rows_per_chunk(cache[key], repeats, budget)
 
 
 @contextlib.contextmanager

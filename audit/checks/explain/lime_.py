@@ -87,6 +87,14 @@ def lime_tabular_fast(f: ScoreFn, x: np.ndarray, target: np.ndarray, *, train: n
         same = np.ones((r, n_samples, m), dtype=bool)
         draws = rng.integers(0, len(train), size=(r, n_samples - 1, m))
         for gi, g in enumerate(groups):
+            if codes[gi] is not None and isinstance(slots[gi], slice):
+                # a valid one-hot block: write zeros and one 1 per sample (cheaper than gathering whole vectors)
+                code = codes[gi][draws[:, :, gi]]  # (r, s-1)
+                block = samples[:, 1:, slots[gi]]  # a view
+                block[...] = 0.0
+                np.put_along_axis(block, code[..., None], 1.0, axis=2)
+                same[:, 1:, gi] = code == xs[:, g].argmax(axis=1)[:, None]
+                continue
             values = group_train[gi][draws[:, :, gi]]  # (r, s-1, |g|): only the group's columns are gathered
             samples[:, 1:, slots[gi]] = values
             if edges[gi] is not None:
