@@ -22,6 +22,7 @@ RESULT_TABS: tuple[str, ...] = (
     "Robustness",
     "Calibration & OOD",
     "Generative",
+    "Compression",
     "What-if",
     "Compare",
     OTHER_TAB,
@@ -29,6 +30,7 @@ RESULT_TABS: tuple[str, ...] = (
 # Keywords are matched against the check name in this order (first match wins).
 TAB_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Generative", ("generat", "gan", "fid")),
+    ("Compression", ("compress", "quantiz", "prun", "distil")),
     ("Explanations", ("explan", "attribution", "shap", "lime", "captum", "saliency", "counterfactual", "concept")),
     ("Fairness", ("fair", "bias", "mitigat", "prox", "disparit")),
     ("Robustness", ("robust", "adversar", "attack", "perturb", "shift", "corrupt")),

@@ -492,7 +492,8 @@ def test_tab_routing() -> None:
         "Performance", "Performance", "Performance", "Explanations", "Explanations", "Explanations", "Fairness",
         "Fairness", "Fairness", "Fairness", "Fairness", "Robustness", "Robustness", "Calibration & OOD",
         "Calibration & OOD", "Generative", "Generative"]
-    assert tab_for_check("compression") == OTHER_TAB
+    assert tab_for_check("compression") == "Compression"
+    assert tab_for_check("brand_new_check") == OTHER_TAB
 
 
 @pytest.mark.parametrize("key, expected", [

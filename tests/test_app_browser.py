@@ -25,7 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "app"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-TABS = ("Summary", "Performance", "Explanations", "Fairness", "Robustness", "Calibration & OOD", "Generative",
+TABS = ("Summary", "Performance", "Explanations", "Fairness", "Robustness", "Calibration & OOD", "Generative", "Compression",
         "What-if", "Compare", "Other checks")
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
