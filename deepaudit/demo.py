@@ -102,7 +102,6 @@ def _train_or_reuse(job: DemoJob, ds: Dataset, model_dir: Path, *, quick: bool, 
     epochs = job.quick_epochs if quick else job.epochs
     tm = train_model(job.family, ds, seed=0, device=device, epochs=epochs, progress=True,
                      config=dict(job.config) or None)
-    tm = tm.to("cpu") if hasattr(tm, "to") else tm
     tm.save(model_dir)
     marker.write_text(json.dumps(settings))
     return tm
